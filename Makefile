@@ -1,0 +1,42 @@
+# Luna in Go. `make deps` prepares a fresh Debian machine, `make test` runs
+# every test, `make demo` shows the CLI on the embedded store.
+GO       ?= go
+BINARIES := luna lunadb
+export CGO_ENABLED ?= 0
+
+.PHONY: all build deps test fuzz lint demo clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+deps:
+	./scripts/deps.sh
+
+# Unit, store and CLI scenario tests against an in-process FerretDB per
+# package, then a short run of every fuzz target.
+test: lint
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for spec in \
+	  internal/ipam:FuzzParseAddr internal/ipam:FuzzOffsetRoundTrip internal/ipam:FuzzSet \
+	  internal/hostlist:FuzzExpand; do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
+	done
+
+lint:
+	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

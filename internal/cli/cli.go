@@ -1,0 +1,352 @@
+// Package cli is the `luna` command: the same objects, verbs and options as
+// Luna 1.2, on top of package luna.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clustervision/luna-go/internal/config"
+	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/textinput"
+)
+
+// Exit codes: 0 success, 1 refused or failed action, 2 usage, 255 runtime error.
+const (
+	exitOK    = 0
+	exitUsage = 2
+)
+
+// IO is where a command reads and writes.
+type IO struct {
+	In          io.Reader
+	Out, Err    io.Writer
+	Interactive bool // stdin is a terminal: text options open $EDITOR
+	Getenv      func(string) string
+}
+
+// StdIO is the process's own streams and environment.
+func StdIO() IO {
+	return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Interactive: textinput.IsTerminal(os.Stdin), Getenv: os.Getenv}
+}
+
+// usageError is bad command-line syntax: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// ranError marks an error returned by a verb (not by argument parsing).
+type ranError struct{ err error }
+
+func (e *ranError) Error() string { return e.err.Error() }
+func (e *ranError) Unwrap() error { return e.err }
+
+type app struct {
+	io    IO
+	debug bool
+	log   *slog.Logger
+	svc   *luna.Service
+}
+
+// Main runs `luna` with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdio IO) int {
+	if stdio.Getenv == nil {
+		stdio.Getenv = os.Getenv
+	}
+	a := &app{io: stdio}
+	for len(args) > 0 && (args[0] == "--debug" || args[0] == "-d") {
+		a.debug = true
+		args = args[1:]
+	}
+	level := slog.LevelWarn
+	if a.debug {
+		level = slog.LevelDebug
+	}
+	a.log = slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: level}))
+	defer a.close()
+
+	root := a.newRoot()
+	args, err := normalizeArgs(root, args)
+	if err == nil {
+		root.SetArgs(args)
+		err = root.ExecuteContext(ctx)
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ran *ranError
+	if !errors.As(err, &ran) {
+		fmt.Fprintf(stdio.Err, "luna: error: %s\n", oneLine(err.Error()))
+		return exitUsage
+	}
+	fmt.Fprintf(stdio.Err, "ERROR: %s\n", oneLine(ran.err.Error()))
+	return luna.ExitCode(ran.err)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func (a *app) close() {
+	if a.svc != nil {
+		_ = a.svc.St.Close(context.Background())
+	}
+}
+
+// service opens the store on first use, so --help needs no database.
+func (a *app) service(ctx context.Context) (*luna.Service, error) {
+	if a.svc != nil {
+		return a.svc, nil
+	}
+	cfg, err := config.Load(a.io.Getenv)
+	if err != nil {
+		return nil, luna.Errorf("Unable to read the configuration: %v", err)
+	}
+	timeout := 5 * time.Second
+	if v := a.io.Getenv("LUNA_CONNECT_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			timeout = d
+		}
+	}
+	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout)
+	if err != nil {
+		return nil, luna.Errorf("%s", err.Error())
+	}
+	a.svc = luna.NewService(st)
+	a.svc.Getenv = a.io.Getenv
+	return a.svc, nil
+}
+
+// run wraps a verb: it opens the service and marks errors as the verb's own.
+func (a *app) run(fn func(ctx context.Context, s *luna.Service) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		s, err := a.service(ctx)
+		if err == nil {
+			err = fn(ctx, s)
+		}
+		if err != nil {
+			return &ranError{err: err}
+		}
+		return nil
+	}
+}
+
+func (a *app) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "luna [--debug|-d] <object> <verb> [options] [name]",
+		Short:         "Manage Luna Cluster",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("an object is required: cluster, network, osimage, bmcsetup, group, node, switch, otherdev")
+		},
+	}
+	root.SetIn(a.io.In)
+	root.SetOut(a.io.Out)
+	root.SetErr(a.io.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%s", err.Error()) })
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(a.clusterCmd(), a.networkCmd(), a.bmcsetupCmd(), a.switchCmd(), a.otherdevCmd())
+	return root
+}
+
+// object makes the command of one object type, whose verbs are required.
+func object(name, short string, verbs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use:   name + " <verb>",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var vs []string
+			for _, v := range cmd.Commands() {
+				vs = append(vs, v.Name())
+			}
+			return usagef("a verb is required for %s: %s", name, strings.Join(vs, ", "))
+		},
+	}
+	c.AddCommand(verbs...)
+	return c
+}
+
+// verb makes one verb command.
+func verb(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.MaximumNArgs(1)}
+}
+
+const aliasAnnotation = "luna-aliases"
+
+// alias registers a 1.2 multi-character option spelling (-bn, --nn, --sv)
+// as another name of a long option.
+func alias(cmd *cobra.Command, spelling, long string) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	if cur := cmd.Annotations[aliasAnnotation]; cur != "" {
+		cmd.Annotations[aliasAnnotation] = cur + ","
+	}
+	cmd.Annotations[aliasAnnotation] += spelling + "=" + long
+}
+
+// normalizeArgs turns 1.2 spellings into ones pflag understands: the
+// multi-character aliases, and unique prefixes of long options (argparse
+// accepted --frontend_a for --frontend_address). An ambiguous prefix is a
+// usage error.
+func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return args, nil
+	}
+	aliases := map[string]string{}
+	if spec := cmd.Annotations[aliasAnnotation]; spec != "" {
+		for _, kv := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			aliases[k] = "--" + v
+		}
+	}
+	var longs []string
+	known := map[string]bool{}
+	visit := func(f *pflag.Flag) {
+		if !known[f.Name] {
+			known[f.Name] = true
+			longs = append(longs, f.Name)
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	known["help"] = true
+	sort.Strings(longs)
+
+	out := make([]string, 0, len(args))
+	for i, arg := range args {
+		if arg == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		name, val, hasVal := strings.Cut(arg, "=")
+		suffix := ""
+		if hasVal {
+			suffix = "=" + val
+		}
+		if canon, ok := aliases[name]; ok {
+			out = append(out, canon+suffix)
+			continue
+		}
+		if strings.HasPrefix(name, "--") && len(name) > 2 && !known[name[2:]] {
+			var matches []string
+			for _, l := range longs {
+				if strings.HasPrefix(l, name[2:]) {
+					matches = append(matches, "--"+l)
+				}
+			}
+			switch len(matches) {
+			case 1:
+				out = append(out, matches[0]+suffix)
+				continue
+			case 0:
+			default:
+				return nil, usagef("ambiguous option: %s could match %s", name, strings.Join(matches, ", "))
+			}
+		}
+		out = append(out, arg)
+	}
+	return out, nil
+}
+
+// nameFlag adds -n/--name as another way to give a verb's object name
+// (the 1.2 README writes `luna node change -n node001 ...`).
+func nameFlag(cmd *cobra.Command) {
+	cmd.Flags().StringP("name", "n", "", "Name of the object (instead of the positional name)")
+}
+
+// objectName is the positional name or the --name value.
+func objectName(cmd *cobra.Command, args []string) (string, error) {
+	var flagName string
+	if f := cmd.Flags().Lookup("name"); f != nil && f.Changed {
+		flagName = f.Value.String()
+	}
+	switch {
+	case len(args) == 1 && flagName != "" && flagName != args[0]:
+		return "", usagef("two names given: %q and --name %q", args[0], flagName)
+	case len(args) == 1:
+		return args[0], nil
+	case flagName != "":
+		return flagName, nil
+	}
+	return "", usagef("the following arguments are required: name")
+}
+
+// withName wraps a verb that works on one named object.
+func (a *app) withName(fn func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		name, err := objectName(cmd, args)
+		if err != nil {
+			return err
+		}
+		return a.run(func(ctx context.Context, s *luna.Service) error { return fn(ctx, s, cmd, name) })(cmd, args)
+	}
+}
+
+func noArgs(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.NoArgs
+	return cmd
+}
+
+// Option readers: nil when the option was not given.
+func strOpt(cmd *cobra.Command, name string) *string {
+	f := cmd.Flags().Lookup(name)
+	if f == nil || !f.Changed {
+		return nil
+	}
+	v := f.Value.String()
+	return &v
+}
+
+func intOpt(cmd *cobra.Command, name string) *int {
+	if !cmd.Flags().Changed(name) {
+		return nil
+	}
+	v, err := cmd.Flags().GetInt(name)
+	if err != nil {
+		return nil
+	}
+	return &v
+}
+
+func boolOpt(cmd *cobra.Command, name string) bool {
+	v, _ := cmd.Flags().GetBool(name)
+	return v
+}
+
+// editText reads a new multi-line value from stdin, or from $EDITOR when
+// stdin is a terminal, starting from old.
+func (a *app) editText(ctx context.Context, old string) (string, error) {
+	editor := a.io.Getenv("EDITOR")
+	return textinput.Read(ctx, a.io.In, a.io.Interactive, old, editor)
+}
+
+// textOpt reads the text of a flag like --comment when it was given.
+func (a *app) textOpt(ctx context.Context, cmd *cobra.Command, flag, old string) (*string, error) {
+	if !boolOpt(cmd, flag) {
+		return nil, nil
+	}
+	v, err := a.editText(ctx, old)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}

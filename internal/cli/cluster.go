@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+func (a *app) clusterCmd() *cobra.Command {
+	return object("cluster", "Basic cluster operations",
+		a.clusterInit(), a.clusterShow(), a.clusterChange(), a.clusterDelete(), a.clusterListMACs())
+}
+
+func (a *app) clusterInit() *cobra.Command {
+	cmd := noArgs(verb("init", "Initialize cluster"))
+	f := cmd.Flags()
+	f.String("frontend_address", "", "Address of the controller's provisioning interface")
+	f.String("nodeprefix", "node", "Prefix for new nodes")
+	f.Int("nodedigits", 3, "Zero-autopadding")
+	f.String("user", "luna", "Username to run services as")
+	f.String("path", "/opt/luna", "Path to store files")
+	_ = cmd.MarkFlagRequired("frontend_address")
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		o := luna.ClusterInit{}
+		o.FrontendAddress, _ = f.GetString("frontend_address")
+		o.NodePrefix, _ = f.GetString("nodeprefix")
+		o.NodeDigits, _ = f.GetInt("nodedigits")
+		o.User, _ = f.GetString("user")
+		o.Path, _ = f.GetString("path")
+		return s.InitCluster(ctx, o)
+	})
+	return cmd
+}
+
+// clusterFields are the rows of `cluster show`, empty values as "-".
+func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Cluster) map[string]string {
+	itoa := strconv.Itoa
+	m := map[string]string{
+		"nodeprefix": c.NodePrefix, "nodedigits": itoa(c.NodeDigits), "user": c.User, "path": c.Path,
+		"debug": itoa(c.Debug), "cluster_ips": c.ClusterIPs, "frontend_address": c.FrontendAddress,
+		"frontend_port": itoa(c.FrontendPort), "frontend_https": yesno(c.FrontendHTTPS),
+		"https_cert": c.HTTPSCert, "https_key": c.HTTPSKey,
+		"server_port": itoa(c.ServerPort), "tracker_interval": itoa(c.TrackerInterval),
+		"tracker_min_interval": itoa(c.TrackerMinInterval), "tracker_maxpeers": itoa(c.TrackerMaxPeers),
+		"torrent_listen_port_min": itoa(c.TorrentListenPortMin), "torrent_listen_port_max": itoa(c.TorrentListenPortMax),
+		"torrent_pidfile": c.TorrentPidfile, "lweb_num_proc": itoa(c.LwebNumProc), "lweb_pidfile": c.LwebPidfile,
+		"named_include_file": c.NamedIncludeFile, "named_zone_dir": c.NamedZoneDir,
+	}
+	dhcp, start, end := s.DHCPRange(ctx, c)
+	m["dhcp_net"], m["dhcp_range_start"], m["dhcp_range_end"] = dhcp, start, end
+	if dhcp != "" {
+		m["dhcp_net"] = "[" + dhcp + "]"
+	}
+	for k, v := range m {
+		m[k] = dash(v)
+	}
+	return m
+}
+
+func (a *app) clusterShow() *cobra.Command {
+	cmd := noArgs(verb("show", "Print cluster parameters"))
+	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
+	cmd.Flags().BoolP("comment", "C", false, "Print comment")
+	outputFlag(cmd)
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		c, err := s.Cluster(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case boolOpt(cmd, "raw"):
+			raw, err := s.Raw(ctx, store.Clusters, luna.ClusterName)
+			if err != nil {
+				return err
+			}
+			return a.println(raw)
+		case boolOpt(cmd, "comment"):
+			return a.println(c.Comment)
+		}
+		fields := a.clusterFields(ctx, s, c)
+		if js {
+			obj := map[string]any{"name": c.Name, "comment": c.Comment}
+			for k, v := range fields {
+				obj[k] = v
+				if v == "-" {
+					obj[k] = ""
+				}
+			}
+			obj["dhcp_net"], _, _ = s.DHCPRange(ctx, c)
+			for _, k := range []string{"nodedigits", "debug", "frontend_port", "server_port", "tracker_interval",
+				"tracker_min_interval", "tracker_maxpeers", "torrent_listen_port_min", "torrent_listen_port_max", "lweb_num_proc"} {
+				obj[k], _ = strconv.Atoi(fields[k])
+			}
+			obj["frontend_https"] = c.FrontendHTTPS
+			return a.printJSON(obj)
+		}
+		return a.printShow("", fields, dash(c.Comment))
+	})
+	return cmd
+}
+
+func (a *app) clusterChange() *cobra.Command {
+	cmd := noArgs(verb("change", "Change cluster parameters"))
+	f := cmd.Flags()
+	f.StringP("nodeprefix", "p", "", "Prefix for new nodes")
+	f.IntP("nodedigits", "d", 0, "Zero-autopadding")
+	f.String("path", "", "Path to store files")
+	f.String("user", "", "Username to run services as")
+	f.String("frontend_address", "", "Address of the controller's provisioning interface")
+	f.Int("frontend_port", 0, "Port of the boot server (lweb)")
+	f.String("frontend_https", "", "Serve boot and install scripts over HTTPS {y,yes,n,no}")
+	f.String("https_cert", "", "Certificate file lweb serves HTTPS with")
+	f.String("https_key", "", "Key file of the HTTPS certificate")
+	f.Int("server_port", 0, "Internal server port")
+	f.Int("tracker_interval", 0, "BitTorrent announce interval, seconds")
+	f.Int("tracker_min_interval", 0, "BitTorrent minimal announce interval, seconds")
+	f.Int("tracker_maxpeers", 0, "Most peers returned by the tracker")
+	f.Int("torrent_listen_port_min", 0, "Lowest port ltorrent listens on")
+	f.Int("torrent_listen_port_max", 0, "Highest port ltorrent listens on")
+	f.String("torrent_pidfile", "", "Pid file of ltorrent")
+	f.Int("lweb_num_proc", 0, "Number of lweb processes (0 for autodetection.)")
+	f.String("lweb_pidfile", "", "Pid file of lweb")
+	f.String("cluster_ips", "", "IPs of the HA cluster members, A.A.A.A,B.B.B.B ('' disables HA)")
+	f.String("named_include_file", "", "File that includes the zones for named")
+	f.String("named_zone_dir", "", "Directory of the zone files")
+	f.BoolP("comment", "C", false, "Change comment")
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		o := luna.ClusterChange{
+			NodePrefix: strOpt(cmd, "nodeprefix"), NodeDigits: intOpt(cmd, "nodedigits"),
+			Path: strOpt(cmd, "path"), User: strOpt(cmd, "user"),
+			FrontendAddress: strOpt(cmd, "frontend_address"), FrontendPort: intOpt(cmd, "frontend_port"),
+			FrontendHTTPS: strOpt(cmd, "frontend_https"), HTTPSCert: strOpt(cmd, "https_cert"), HTTPSKey: strOpt(cmd, "https_key"),
+			ServerPort: intOpt(cmd, "server_port"), TrackerInterval: intOpt(cmd, "tracker_interval"),
+			TrackerMinInterval: intOpt(cmd, "tracker_min_interval"), TrackerMaxPeers: intOpt(cmd, "tracker_maxpeers"),
+			TorrentListenPortMin: intOpt(cmd, "torrent_listen_port_min"), TorrentListenPortMax: intOpt(cmd, "torrent_listen_port_max"),
+			TorrentPidfile: strOpt(cmd, "torrent_pidfile"), LwebNumProc: intOpt(cmd, "lweb_num_proc"),
+			LwebPidfile: strOpt(cmd, "lweb_pidfile"), ClusterIPs: strOpt(cmd, "cluster_ips"),
+			NamedIncludeFile: strOpt(cmd, "named_include_file"), NamedZoneDir: strOpt(cmd, "named_zone_dir"),
+		}
+		if boolOpt(cmd, "comment") {
+			c, err := s.Cluster(ctx)
+			if err != nil {
+				return err
+			}
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", c.Comment); err != nil {
+				return err
+			}
+		}
+		return s.ChangeCluster(ctx, o)
+	})
+	return cmd
+}
+
+func (a *app) clusterDelete() *cobra.Command {
+	cmd := noArgs(verb("delete", "Delete cluster"))
+	cmd.Flags().Bool("force", false, "Delete the whole Luna database")
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		return s.DeleteCluster(ctx, boolOpt(cmd, "force"))
+	})
+	return cmd
+}
+
+func (a *app) clusterListMACs() *cobra.Command {
+	cmd := noArgs(verb("listmacs", "List MAC addresses learned from the switches"))
+	outputFlag(cmd)
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		rows, err := s.ListMACs(ctx)
+		if err != nil {
+			return err
+		}
+		if js {
+			if rows == nil {
+				rows = []luna.LearnedMACRow{}
+			}
+			return a.printJSON(rows)
+		}
+		var cells [][]string
+		for _, r := range rows {
+			cells = append(cells, []string{r.Switch, r.Port, r.PortName, r.MAC, yesno(r.ConfPort), r.Node})
+		}
+		return a.printTable([]string{"Switch", "Port", "Portname", "MAC", "Confport", "Node"}, cells)
+	})
+	return cmd
+}

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+func (a *app) otherdevCmd() *cobra.Command {
+	return object("otherdev", "Other devices operations",
+		a.otherdevList(), a.otherdevShow(), a.otherdevAdd(), a.otherdevChange(),
+		a.renameCmd(store.OtherDevs, luna.HostName), a.otherdevDelete())
+}
+
+// connectedCell is one line per network: "[net]:" padded to the longest
+// network name + 3, then the address.
+func connectedCell(conns []luna.Connection) string {
+	width := 0
+	for _, c := range conns {
+		if len(c.Network) > width {
+			width = len(c.Network)
+		}
+	}
+	var ls []string
+	for _, c := range conns {
+		ls = append(ls, fmt.Sprintf("%-*s%s", width+3, "["+c.Network+"]:", c.IP))
+	}
+	return strings.Join(ls, "\n")
+}
+
+func (a *app) otherdevList() *cobra.Command {
+	cmd := noArgs(verb("list", "List other devices"))
+	outputFlag(cmd)
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		views, err := s.OtherDevViews(ctx)
+		if err != nil {
+			return err
+		}
+		if js {
+			return a.printJSON(views)
+		}
+		var rows [][]string
+		for _, v := range views {
+			rows = append(rows, []string{v.Name, connectedCell(v.Connected)})
+		}
+		return a.printTable([]string{"Name", "IPs"}, rows)
+	})
+	return cmd
+}
+
+func (a *app) otherdevShow() *cobra.Command {
+	cmd := verb("show NAME", "Show other device")
+	nameFlag(cmd)
+	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
+	cmd.Flags().BoolP("comment", "C", false, "Print comment")
+	outputFlag(cmd)
+	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		names, err := expand(expr)
+		if err != nil {
+			return err
+		}
+		if boolOpt(cmd, "raw") {
+			for _, n := range names {
+				raw, err := s.Raw(ctx, store.OtherDevs, n)
+				if err != nil {
+					return err
+				}
+				if err := a.println(raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		views, err := s.OtherDevViews(ctx, names...)
+		if err != nil {
+			return err
+		}
+		if js {
+			if len(views) == 1 {
+				return a.printJSON(views[0])
+			}
+			return a.printJSON(views)
+		}
+		for _, v := range views {
+			if boolOpt(cmd, "comment") {
+				err = a.println(v.Comment)
+			} else {
+				err = a.printShow(v.Name, map[string]string{"connected": connectedCell(v.Connected)}, v.Comment)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return cmd
+}
+
+func (a *app) otherdevAdd() *cobra.Command {
+	cmd := noArgs(verb("add", "Add other device"))
+	f := cmd.Flags()
+	f.StringP("name", "n", "", "Name of the device")
+	f.StringP("network", "N", "", "Network the device is connected to")
+	f.StringP("ip", "i", "", "IP of the device")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("network")
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		expr, _ := f.GetString("name")
+		names, err := expand(expr)
+		if err != nil {
+			return err
+		}
+		network, _ := f.GetString("network")
+		ip, _ := f.GetString("ip")
+		return s.AddOtherDevs(ctx, names, network, ip)
+	})
+	return cmd
+}
+
+func (a *app) otherdevChange() *cobra.Command {
+	cmd := verb("change NAME", "Change other device")
+	nameFlag(cmd)
+	cmd.Flags().StringP("network", "N", "", "Network")
+	cmd.Flags().StringP("ip", "i", "", "IP of the device in the network. Specify empty string to delete")
+	cmd.Flags().BoolP("comment", "C", false, "Change comment")
+	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
+		names, err := expand(expr)
+		if err != nil {
+			return err
+		}
+		ip := strOpt(cmd, "ip")
+		if ip != nil && *ip != "" && len(names) > 1 {
+			return luna.Errorf("One --ip cannot be given to %d devices", len(names))
+		}
+		var comment *string
+		if boolOpt(cmd, "comment") {
+			d, err := s.OtherDev(ctx, names[0])
+			if err != nil {
+				return err
+			}
+			if comment, err = a.textOpt(ctx, cmd, "comment", d.Comment); err != nil {
+				return err
+			}
+		}
+		return forEach(names, func(n string) error { return s.ChangeOtherDev(ctx, n, strOpt(cmd, "network"), ip, comment) })
+	})
+	return cmd
+}
+
+func (a *app) otherdevDelete() *cobra.Command {
+	cmd := verb("delete NAME", "Delete other device")
+	nameFlag(cmd)
+	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, _ *cobra.Command, expr string) error {
+		names, err := expand(expr)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if _, err := s.OtherDev(ctx, n); err != nil {
+				return err
+			}
+		}
+		return forEach(names, func(n string) error { return s.DeleteOtherDev(ctx, n) })
+	})
+	return cmd
+}

@@ -1,0 +1,149 @@
+package luna
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/clustervision/luna-go/internal/ipam"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+// maxClaimRetries bounds the retries of an allocation that keeps losing races.
+const maxClaimRetries = 1000
+
+// subnet turns a stored network into address arithmetic.
+func subnet(n *store.Network) (ipam.Network, error) {
+	return ipam.NewNetwork(n.Base, n.Prefix)
+}
+
+// usedSet reads the claimed offsets of a network.
+func (s *Service) usedSet(ctx context.Context, n *store.Network, sub ipam.Network) (*ipam.Set, error) {
+	keys, err := s.St.UsedOffsets(ctx, n.ID)
+	if err != nil {
+		return nil, err
+	}
+	used := make([]ipam.Offset, 0, len(keys))
+	for _, k := range keys {
+		o, err := ipam.ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: bad stored offset %q", n.Name, k)
+		}
+		used = append(used, o)
+	}
+	return ipam.NewSet(sub.MaxOffset(), used), nil
+}
+
+// claimAt claims one given address. It fails with a message naming the
+// current holder when the address is taken.
+func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset, kind string, owner store.ID, iface string) error {
+	a := store.Address{ID: store.NewID(), Network: n.ID, Offset: off.Key(), Kind: kind, Owner: owner, Iface: iface}
+	err := s.St.Insert(ctx, store.Addresses, a)
+	if errors.Is(err, store.ErrExists) {
+		sub, _ := subnet(n)
+		ip, _ := sub.AddrAt(off)
+		return Failf("IP '%s' in network '%s' is already used by %s", ipam.FormatAddr(ip), n.Name, s.holder(ctx, n.ID, off))
+	}
+	return err
+}
+
+// claimLowest claims the lowest free address of a network: choose the lowest
+// candidate, insert a claim, and on a duplicate key move to the next one.
+func (s *Service) claimLowest(ctx context.Context, n *store.Network, kind string, owner store.ID, iface string) (ipam.Offset, error) {
+	sub, err := subnet(n)
+	if err != nil {
+		return ipam.Offset{}, err
+	}
+	set, err := s.usedSet(ctx, n, sub)
+	if err != nil {
+		return ipam.Offset{}, err
+	}
+	return s.claimNextFree(ctx, n, set, kind, owner, iface)
+}
+
+// claimNextFree claims the lowest offset not in set and adds it to set, so a
+// caller allocating many addresses reads the network only once.
+func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam.Set, kind string, owner store.ID, iface string) (ipam.Offset, error) {
+	for i := 0; i < maxClaimRetries; i++ {
+		off, ok := set.Lowest()
+		if !ok {
+			return ipam.Offset{}, Failf("Cannot get next IP. No free IPs available in network '%s'", n.Name)
+		}
+		a := store.Address{ID: store.NewID(), Network: n.ID, Offset: off.Key(), Kind: kind, Owner: owner, Iface: iface}
+		err := s.St.Insert(ctx, store.Addresses, a)
+		set.Add(off)
+		if err == nil {
+			return off, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return ipam.Offset{}, err
+		}
+	}
+	return ipam.Offset{}, Failf("Cannot get next IP in network '%s': too many concurrent allocations", n.Name)
+}
+
+// holder describes who holds an address, for messages.
+func (s *Service) holder(ctx context.Context, network store.ID, off ipam.Offset) string {
+	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &network, Offset: off.Key()})
+	if err != nil || len(addrs) == 0 {
+		return "another object"
+	}
+	a := addrs[0]
+	var coll string
+	switch a.Kind {
+	case store.KindReserved:
+		return "a reservation"
+	case store.KindDHCP:
+		return "the DHCP range"
+	case store.KindNameServer:
+		return "the name server"
+	case store.KindNode:
+		coll = store.Nodes
+	case store.KindSwitch:
+		coll = store.Switches
+	case store.KindOtherDev:
+		coll = store.OtherDevs
+	default:
+		return a.Kind
+	}
+	var d struct {
+		Name string `bson:"name"`
+	}
+	if err := s.St.GetByID(ctx, coll, a.Owner, &d); err != nil {
+		return coll
+	}
+	return fmt.Sprintf("%s '%s'", a.Kind, d.Name)
+}
+
+// addressText formats a claim's address.
+func addressText(n *store.Network, key string) string {
+	sub, err := subnet(n)
+	if err != nil {
+		return "?"
+	}
+	off, err := ipam.ParseKey(key)
+	if err != nil {
+		return "?"
+	}
+	ip, err := sub.AddrAt(off)
+	if err != nil {
+		return "?"
+	}
+	return ipam.FormatAddr(ip)
+}
+
+// parseIn parses an address that must be a usable host address of n.
+func parseIn(n *store.Network, text string) (ipam.Offset, error) {
+	sub, err := subnet(n)
+	if err != nil {
+		return ipam.Offset{}, err
+	}
+	if _, err := ipam.ParseAddr(text); err != nil {
+		return ipam.Offset{}, Errorf("%s", err.Error())
+	}
+	off, err := sub.ParseUsable(text)
+	if err != nil {
+		return ipam.Offset{}, Errorf("%s", err.Error())
+	}
+	return off, nil
+}

@@ -1,0 +1,488 @@
+package luna
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/clustervision/luna-go/internal/ipam"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+// NetworkAdd are the options of `luna network add`.
+type NetworkAdd struct {
+	Name       string
+	Network    string
+	Prefix     int
+	NSHostname string // empty: guessed from this host's name
+	NSIP       string // empty: the last usable address
+}
+
+// AddNetwork validates everything, then stores the network and claims its
+// name server address; a failure leaves nothing behind.
+func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
+	if err := ValidateName(DomainName, o.Name); err != nil {
+		return err
+	}
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	if _, err := s.IDOf(ctx, store.Networks, o.Name); err == nil {
+		return AlreadyCreated(o.Name)
+	}
+	sub, err := ipam.NewNetwork(o.Network, o.Prefix)
+	if err != nil {
+		return Errorf("%s", err.Error())
+	}
+	if err := s.checkOverlap(ctx, sub, nil, o.Network, o.Prefix); err != nil {
+		return err
+	}
+	nsOff := sub.MaxOffset()
+	if o.NSIP != "" {
+		if nsOff, err = sub.ParseUsable(o.NSIP); err != nil {
+			return Errorf("%s", err.Error())
+		}
+	}
+	ns := o.NSHostname
+	if ns == "" {
+		ns = s.guessNSHostname()
+	}
+	if err := ValidateName(HostName, ns); err != nil {
+		return err
+	}
+	n := store.Network{ID: store.NewID(), Name: o.Name, Base: ipam.FormatAddr(sub.Base()), Prefix: sub.Prefix(),
+		Version: sub.Version(), NSHostname: ns}
+	if err := s.St.Insert(ctx, store.Networks, n); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			if _, e := s.IDOf(ctx, store.Networks, o.Name); e == nil {
+				return AlreadyCreated(o.Name)
+			}
+			return Errorf("Network %s/%d is defined already", o.Network, o.Prefix)
+		}
+		return err
+	}
+	if err := s.claimAt(ctx, &n, nsOff, store.KindNameServer, n.ID, ""); err != nil {
+		_ = s.St.Delete(ctx, store.Networks, n.ID)
+		return err
+	}
+	return nil
+}
+
+// checkOverlap refuses a subnet that shares addresses with another network.
+func (s *Service) checkOverlap(ctx context.Context, sub ipam.Network, self *store.ID, text string, prefix int) error {
+	var nets []store.Network
+	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+		return err
+	}
+	for _, other := range nets {
+		if self != nil && other.ID == *self {
+			continue
+		}
+		osub, err := subnet(&other)
+		if err != nil {
+			continue
+		}
+		if osub.Base() == sub.Base() {
+			return Errorf("Network %s/%d is defined already", text, prefix)
+		}
+		if osub.Overlaps(sub) {
+			return Errorf("Network %s overlaps network '%s' (%s)", sub.String(), other.Name, osub.String())
+		}
+	}
+	return nil
+}
+
+var trailingDigit = regexp.MustCompile(`^(.*)[0-9]$`)
+
+// guessNSHostname is the short host name, or the name with its last digit
+// (and a dash before it) removed when that name resolves: master1 -> master.
+func (s *Service) guessNSHostname() string {
+	h, err := s.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	short := strings.SplitN(h, ".", 2)[0]
+	if m := trailingDigit.FindStringSubmatch(short); m != nil {
+		guess := strings.TrimSuffix(m[1], "-")
+		if guess != "" && s.Resolves(guess) {
+			return guess
+		}
+	}
+	return short
+}
+
+// Network loads a network by name.
+func (s *Service) Network(ctx context.Context, name string) (*store.Network, error) {
+	var n store.Network
+	if err := s.load(ctx, store.Networks, name, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// NetworkChange are the options of `luna network change`; nil = not given.
+type NetworkChange struct {
+	Network    *string
+	Prefix     *int
+	Reserve    *string
+	Release    *string
+	NSHostname *string
+	NSIP       *string
+	Include    *string
+	RevInclude *string
+	Comment    *string
+}
+
+// ChangeNetwork applies every given option (1.2 silently applied only the
+// first), validating all of them before anything is written.
+func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChange) error {
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	n, err := s.Network(ctx, name)
+	if err != nil {
+		return err
+	}
+	sub, err := subnet(n)
+	if err != nil {
+		return err
+	}
+	set := map[string]any{}
+	if o.Network != nil || o.Prefix != nil {
+		prefix := sub.Prefix()
+		if o.Prefix != nil {
+			if sub, err = sub.WithPrefix(*o.Prefix); err != nil {
+				return Errorf("%s", err.Error())
+			}
+			prefix = *o.Prefix
+		}
+		if o.Network != nil {
+			if sub, err = sub.WithBase(*o.Network); err != nil {
+				return Errorf("%s", err.Error())
+			}
+		} else if ipam.FormatAddr(sub.Base()) != n.Base {
+			return Failf("Prefix /%d would move network '%s' from %s to %s: give the new base with --network too",
+				prefix, n.Name, n.Base, ipam.FormatAddr(sub.Base()))
+		}
+		text := n.Base
+		if o.Network != nil {
+			text = *o.Network
+		}
+		if err := s.checkOverlap(ctx, sub, &n.ID, text, prefix); err != nil {
+			return err
+		}
+		used, err := s.usedSet(ctx, n, sub)
+		if err != nil {
+			return err
+		}
+		if u := used.Used(); len(u) > 0 && u[len(u)-1].Cmp(sub.MaxOffset()) > 0 {
+			return Errorf("Cannot update freelist upper limit. This new limit excludes some already nonfree elements")
+		}
+		set["network"] = ipam.FormatAddr(sub.Base())
+		set["prefix"] = sub.Prefix()
+	}
+	// Addresses are parsed against the network as it will be.
+	var reserveOff, releaseOff, nsOff *ipam.Offset
+	parse := func(v *string) (*ipam.Offset, error) {
+		if v == nil {
+			return nil, nil
+		}
+		if _, err := ipam.ParseAddr(*v); err != nil {
+			return nil, Errorf("%s", err.Error())
+		}
+		off, err := sub.ParseUsable(*v)
+		if err != nil {
+			return nil, Errorf("%s", err.Error())
+		}
+		return &off, nil
+	}
+	if reserveOff, err = parse(o.Reserve); err != nil {
+		return err
+	}
+	if releaseOff, err = parse(o.Release); err != nil {
+		return err
+	}
+	if nsOff, err = parse(o.NSIP); err != nil {
+		return err
+	}
+	var release *store.Address
+	if releaseOff != nil {
+		addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: releaseOff.Key()})
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(addrs) == 0:
+			return Failf("IP '%s' is not reserved in network '%s'", *o.Release, n.Name)
+		case addrs[0].Kind != store.KindReserved:
+			return Failf("IP '%s' is used by %s: change or delete that object instead", *o.Release, s.holder(ctx, n.ID, *releaseOff))
+		}
+		release = &addrs[0]
+	}
+	if o.NSHostname != nil {
+		if err := ValidateName(HostName, *o.NSHostname); err != nil {
+			return err
+		}
+		set["ns_hostname"] = *o.NSHostname
+	}
+	for key, v := range map[string]*string{"include": o.Include, "rev_include": o.RevInclude, "comment": o.Comment} {
+		if v != nil {
+			set[key] = *v
+		}
+	}
+	// Claims first: they are the only step that can fail on a race.
+	var undo []store.ID
+	rollback := func() {
+		for _, id := range undo {
+			_ = s.St.DeleteAddress(ctx, id)
+		}
+	}
+	claim := func(off ipam.Offset, kind string, owner store.ID) error {
+		before, _ := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
+		if len(before) == 1 && before[0].Kind == kind && before[0].Owner == owner {
+			return nil // already ours
+		}
+		if err := s.claimAt(ctx, n, off, kind, owner, ""); err != nil {
+			return err
+		}
+		after, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
+		if err == nil && len(after) == 1 {
+			undo = append(undo, after[0].ID)
+		}
+		return nil
+	}
+	var oldNS []store.Address
+	if nsOff != nil {
+		if oldNS, err = s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNameServer}); err != nil {
+			return err
+		}
+		if err := claim(*nsOff, store.KindNameServer, n.ID); err != nil {
+			return err
+		}
+	}
+	if reserveOff != nil {
+		if err := claim(*reserveOff, store.KindReserved, store.ID{}); err != nil {
+			rollback()
+			return err
+		}
+	}
+	if err := s.St.Set(ctx, store.Networks, n.ID, set); err != nil {
+		rollback()
+		if errors.Is(err, store.ErrExists) {
+			return Errorf("Network %s is defined already", sub.String())
+		}
+		return err
+	}
+	if nsOff != nil {
+		for _, a := range oldNS {
+			if a.Offset != nsOff.Key() {
+				_ = s.St.DeleteAddress(ctx, a.ID)
+			}
+		}
+	}
+	if release != nil {
+		return s.St.DeleteAddress(ctx, release.ID)
+	}
+	return nil
+}
+
+// DeleteNetwork removes a network nothing uses, with its name server and
+// reserved addresses.
+func (s *Service) DeleteNetwork(ctx context.Context, name string) error {
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	n, err := s.Network(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.deleteUnused(ctx, store.Networks, n.Name, n.ID); err != nil {
+		return err
+	}
+	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID})
+	return err
+}
+
+// NetworkView is a network as shown to the administrator (and in -o json).
+type NetworkView struct {
+	Name       string `json:"name"`
+	Network    string `json:"network"`
+	Prefix     int    `json:"prefix"`
+	Netmask    string `json:"netmask"`
+	Version    int    `json:"version"`
+	NSHostname string `json:"ns_hostname"`
+	NSIP       string `json:"ns_ip"`
+	Include    string `json:"include"`
+	RevInclude string `json:"rev_include"`
+	Comment    string `json:"comment"`
+}
+
+// NetworkViews returns the named networks (all when names is empty), by name.
+func (s *Service) NetworkViews(ctx context.Context, names ...string) ([]NetworkView, error) {
+	var nets []store.Network
+	if len(names) == 0 {
+		if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, nm := range names {
+			n, err := s.Network(ctx, nm)
+			if err != nil {
+				return nil, err
+			}
+			nets = append(nets, *n)
+		}
+	}
+	ns, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNameServer})
+	if err != nil {
+		return nil, err
+	}
+	nsKey := map[store.ID]string{}
+	for _, a := range ns {
+		nsKey[a.Network] = a.Offset
+	}
+	out := make([]NetworkView, 0, len(nets))
+	for i := range nets {
+		n := &nets[i]
+		v := NetworkView{Name: n.Name, Network: n.Base, Prefix: n.Prefix, Version: n.Version,
+			NSHostname: n.NSHostname, Include: n.Include, RevInclude: n.RevInclude, Comment: n.Comment}
+		if sub, err := subnet(n); err == nil {
+			v.Netmask = sub.Netmask()
+		}
+		if k, ok := nsKey[n.ID]; ok {
+			v.NSIP = addressText(n, k)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// HostAddr is a named address inside a network (for --reservedips and DNS).
+type HostAddr struct {
+	Name   string `json:"name"`
+	IP     string `json:"ip"`
+	offset string
+}
+
+// HostsIn lists every named address of a network, ordered by address:
+// nodes (suffixed with the interface name when a node has several
+// interfaces there), switches, other devices and the name server.
+func (s *Service) HostsIn(ctx context.Context, n *store.Network) ([]HostAddr, error) {
+	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID})
+	if err != nil {
+		return nil, err
+	}
+	idsOf := map[string][]store.ID{}
+	for _, a := range addrs {
+		idsOf[a.Kind] = append(idsOf[a.Kind], a.Owner)
+	}
+	names := map[store.ID]string{}
+	collect := func(coll string, ids []store.ID) error {
+		if len(ids) == 0 {
+			return nil
+		}
+		var docs []struct {
+			ID   store.ID `bson:"_id"`
+			Name string   `bson:"name"`
+		}
+		if err := s.St.ListIDs(ctx, coll, ids, &docs); err != nil {
+			return err
+		}
+		for _, d := range docs {
+			names[d.ID] = d.Name
+		}
+		return nil
+	}
+	for kind, coll := range map[string]string{store.KindSwitch: store.Switches, store.KindOtherDev: store.OtherDevs} {
+		if err := collect(coll, idsOf[kind]); err != nil {
+			return nil, err
+		}
+	}
+	suffix, nodeNames, err := s.nodeSuffixes(ctx, n, idsOf[store.KindNode])
+	if err != nil {
+		return nil, err
+	}
+	var out []HostAddr
+	for _, a := range addrs {
+		var name string
+		switch a.Kind {
+		case store.KindNameServer:
+			name = n.NSHostname
+		case store.KindNode:
+			name = nodeNames[a.Owner]
+			if sfx, ok := suffix[a.Iface]; ok && sfx != "" {
+				name += "-" + sfx
+			}
+		case store.KindSwitch, store.KindOtherDev:
+			name = names[a.Owner]
+		default:
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		out = append(out, HostAddr{Name: name, IP: addressText(n, a.Offset), offset: a.Offset})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].offset < out[j].offset })
+	return out, nil
+}
+
+// nodeSuffixes finds, for the group interfaces attached to network n, the
+// host name suffix of each (empty when its group has only one interface on
+// n), and the names of the given nodes.
+func (s *Service) nodeSuffixes(ctx context.Context, n *store.Network, nodeIDs []store.ID) (map[string]string, map[store.ID]string, error) {
+	suffix := map[string]string{}
+	names := map[store.ID]string{}
+	if len(nodeIDs) == 0 {
+		return suffix, names, nil
+	}
+	var nodes []store.Node
+	if err := s.St.ListIDs(ctx, store.Nodes, nodeIDs, &nodes); err != nil {
+		return nil, nil, err
+	}
+	groupIDs := map[store.ID]bool{}
+	var gids []store.ID
+	for _, nd := range nodes {
+		names[nd.ID] = nd.Name
+		if !groupIDs[nd.Group] {
+			groupIDs[nd.Group] = true
+			gids = append(gids, nd.Group)
+		}
+	}
+	var groups []store.Group
+	if err := s.St.ListIDs(ctx, store.Groups, gids, &groups); err != nil {
+		return nil, nil, err
+	}
+	for _, g := range groups {
+		var on []store.Interface
+		for _, ifc := range g.Interfaces {
+			net := ifc.Network4
+			if n.Version == 6 {
+				net = ifc.Network6
+			}
+			if net != nil && *net == n.ID {
+				on = append(on, ifc)
+			}
+		}
+		if len(on) < 2 {
+			for _, ifc := range on {
+				suffix[ifc.ID] = ""
+			}
+			continue
+		}
+		lower := map[string]int{}
+		for _, ifc := range on {
+			lower[strings.ToLower(ifc.Name)]++
+		}
+		for _, ifc := range on {
+			if lower[strings.ToLower(ifc.Name)] > 1 {
+				suffix[ifc.ID] = ifc.Name
+			} else {
+				suffix[ifc.ID] = strings.ToLower(ifc.Name)
+			}
+		}
+	}
+	return suffix, names, nil
+}

@@ -1,0 +1,125 @@
+package luna
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+// Service applies Luna's rules on top of a store.
+type Service struct {
+	St *store.Store
+
+	// Machine facts, replaceable in tests.
+	Now       func() time.Time
+	Hostname  func() (string, error)
+	Getenv    func(string) string
+	IsLocalIP func(ip string) bool
+	Resolves  func(host string) bool
+}
+
+// NewService wires a Service to the real machine.
+func NewService(st *store.Store) *Service {
+	return &Service{
+		St:        st,
+		Now:       time.Now,
+		Hostname:  os.Hostname,
+		Getenv:    os.Getenv,
+		IsLocalIP: isLocalIP,
+		Resolves: func(h string) bool {
+			addrs, err := net.LookupHost(h)
+			return err == nil && len(addrs) > 0
+		},
+	}
+}
+
+// isLocalIP reports whether ip is configured on an interface of this machine.
+func isLocalIP(ip string) bool {
+	want := net.ParseIP(ip)
+	if want == nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads one object by name and turns a miss into the 1.2 message.
+func (s *Service) load(ctx context.Context, coll, name string, out any) error {
+	err := s.St.GetByName(ctx, coll, name, out)
+	if errors.Is(err, store.ErrNotFound) {
+		return NotFound(coll, name)
+	}
+	return err
+}
+
+// insert stores a new named object; a taken name is the 1.2 message.
+func (s *Service) insert(ctx context.Context, coll, name string, doc any) error {
+	err := s.St.Insert(ctx, coll, doc)
+	if errors.Is(err, store.ErrExists) {
+		return AlreadyCreated(name)
+	}
+	return err
+}
+
+// Rename gives an object a new name; references are by id, so they follow.
+func (s *Service) Rename(ctx context.Context, coll, kind, name, newName string) error {
+	if err := ValidateName(kind, newName); err != nil {
+		return err
+	}
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	var d struct {
+		ID store.ID `bson:"_id"`
+	}
+	if err := s.load(ctx, coll, name, &d); err != nil {
+		return err
+	}
+	err := s.St.Set(ctx, coll, d.ID, map[string]any{"name": newName})
+	if errors.Is(err, store.ErrExists) {
+		return Failf("Object '%s' exists already", newName)
+	}
+	return err
+}
+
+// deleteUnused removes an object nothing refers to.
+func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.ID) error {
+	users, err := s.St.Users(ctx, coll, id)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return InUse(name, users)
+	}
+	return s.St.Delete(ctx, coll, id)
+}
+
+// IDOf returns the id of a named object.
+func (s *Service) IDOf(ctx context.Context, coll, name string) (store.ID, error) {
+	var d struct {
+		ID store.ID `bson:"_id"`
+	}
+	err := s.load(ctx, coll, name, &d)
+	return d.ID, err
+}
+
+// Raw is the stored document of a named object as JSON.
+func (s *Service) Raw(ctx context.Context, coll, name string) (string, error) {
+	id, err := s.IDOf(ctx, coll, name)
+	if err != nil {
+		return "", err
+	}
+	return s.St.Raw(ctx, coll, id)
+}

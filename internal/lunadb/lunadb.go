@@ -1,0 +1,56 @@
+// Package lunadb is the lunadb daemon: the embedded MongoDB-compatible store.
+package lunadb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustervision/luna-go/internal/embeddb"
+)
+
+// Main runs lunadb until SIGINT or SIGTERM and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var listen, dataDir string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:           "lunadb",
+		Short:         "Embedded MongoDB-compatible store for Luna (FerretDB with SQLite)",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			srv, err := embeddb.Start(ctx, embeddb.Config{Listen: listen, DataDir: dataDir, Logger: log})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "lunadb: serving %s from %s\n", srv.URI(), dataDir)
+			<-ctx.Done()
+			fmt.Fprintln(stdout, "lunadb: stopping")
+			return srv.Stop()
+		},
+	}
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/luna/db", "directory holding the SQLite database files")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log FerretDB's informational messages")
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "lunadb: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make demo: start lunadb on a temporary directory and a free port, build a
+# small cluster with the luna CLI, print its tables, stop what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/luna-demo.XXXXXX)
+log="$work/lunadb.log"
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+./bin/lunadb --listen 127.0.0.1:0 --data-dir "$work/db" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	grep -q 'serving' "$log" && break
+	kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+	sleep 0.1
+done
+uri=$(sed -n 's/^lunadb: serving \(mongodb:[^ ]*\) from .*/\1/p' "$log")
+[ -n "$uri" ] || { echo "lunadb did not start:"; cat "$log"; exit 1; }
+echo "lunadb is serving $uri from $work/db"
+
+export LUNA_MONGO_URI="$uri" LUNA_DB=luna LUNA_CONF="$work/luna.conf" LUNA_LOGDIR="$work/log"
+touch "$LUNA_CONF"
+mkdir -p "$work/opt"
+run() { echo; echo "\$ luna $*"; ./bin/luna "$@"; }
+
+run cluster init --frontend_address 10.30.255.254 --user "$(id -un)" --path "$work/opt"
+run network add -n cluster -N 10.30.0.0 -P 16 --ns_hostname master
+run network add -n ipmi -N 10.31.0.0 -P 16 --ns_hostname master
+run bmcsetup add -n base
+run switch add -n switch01 --oid .1.3.6.1.2.1.17.7.1.2.2.1.2 --network ipmi --ip 10.31.253.21
+run otherdev add -n pdu01 --network ipmi --ip 10.31.253.50
+run otherdev change pdu01 --network cluster --ip 10.30.253.50
+run cluster show
+run network list
+run network show cluster
+run network show ipmi --reservedips
+run bmcsetup list
+run switch list
+run otherdev list
+echo
+echo "demo: done; stopping lunadb"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what building and testing Luna needs on a fresh Debian machine.
+set -euo pipefail
+apt_packages=(ca-certificates git make)
+missing=()
+for p in "${apt_packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+command -v go >/dev/null || { echo "deps: Go is not installed (https://go.dev/dl/, 1.26 or newer)"; exit 1; }
+go mod download
+echo "deps: ok"
