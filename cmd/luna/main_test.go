@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 // fresh database on the package's FerretDB.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		UpdateScripts:       *update,
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("LUNA_MONGO_URI", testutil.URI())
 			e.Setenv("LUNA_DB", testutil.NewDatabase())

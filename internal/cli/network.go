@@ -196,4 +196,3 @@ func (a *app) renameCmd(coll, kind string) *cobra.Command {
 	})
 	return cmd
 }
-

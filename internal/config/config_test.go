@@ -29,7 +29,7 @@ func TestLoad(t *testing.T) {
 		uri  string
 		db   string
 	}{
-				{"commented out", map[string]string{"LUNA_CONF": commented}, "mongodb://localhost/", "luna"},
+		{"commented out", map[string]string{"LUNA_CONF": commented}, "mongodb://localhost/", "luna"},
 		{"no password", map[string]string{"LUNA_CONF": nopass}, "mongodb://db1:27018/", "luna"},
 		{"full", map[string]string{"LUNA_CONF": full}, "mongodb://luna:p%40ss+w%2Frd@db1,db2/admin?replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fca.pem", "luna"},
 		{"overrides", map[string]string{"LUNA_CONF": full, "LUNA_MONGO_URI": "mongodb://127.0.0.1:1/", "LUNA_DB": "t1"}, "mongodb://127.0.0.1:1/", "t1"},

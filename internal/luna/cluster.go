@@ -462,7 +462,6 @@ func comparePorts(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-
 // DHCPRange is the DHCP network's name and its range as text ("" when none).
 func (s *Service) DHCPRange(ctx context.Context, c *store.Cluster) (network, start, end string) {
 	if c.DHCPNet == nil {
