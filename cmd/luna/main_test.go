@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +40,8 @@ func TestScripts(t *testing.T) {
 			return os.WriteFile(filepath.Join(e.WorkDir, "luna.conf"), []byte("# defaults\n"), 0o644)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"dbdump": dbdump,
+			"dbdump":   dbdump,
+			"exitcode": exitcode,
 		},
 	})
 }
@@ -56,4 +59,23 @@ func dbdump(ts *testscript.TestScript, neg bool, args []string) {
 	dump, err := st.Dump(ctx)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(dump), 0o644))
+}
+
+// exitcode N luna ARGS... runs luna in-process with the script's
+// environment and checks that it ends with exit code N; its stdout and
+// stderr are kept for `stdout`/`stderr`/`cmp` as after `exec`. Standard
+// input is empty (use `stdin FILE` with plain `luna` to feed text), and
+// relative paths are relative to the test process's directory, not $WORK.
+func exitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || args[1] != "luna" {
+		ts.Fatalf("usage: exitcode N luna ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("usage: exitcode N luna ARGS...: %v", err)
+	}
+	io := cli.IO{In: strings.NewReader(""), Out: ts.Stdout(), Err: ts.Stderr(), Getenv: ts.Getenv}
+	if got := cli.Main(context.Background(), args[2:], io); got != want {
+		ts.Fatalf("luna exited with %d, want %d", got, want)
+	}
 }

@@ -128,6 +128,9 @@ func (a *app) bmcsetupChange() *cobra.Command {
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
 		o := bmcOpts(cmd)
 		if boolOpt(cmd, "comment") {
+			if err := s.Guard(ctx); err != nil { // before an editor opens
+				return err
+			}
 			b, err := s.BMCSetup(ctx, name)
 			if err != nil {
 				return err

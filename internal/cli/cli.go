@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -38,7 +39,14 @@ type IO struct {
 
 // StdIO is the process's own streams and environment.
 func StdIO() IO {
-	return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Interactive: textinput.IsTerminal(os.Stdin), Getenv: os.Getenv}
+	return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv}
+}
+
+// isTerminal is Python's isatty(): a terminal, not any character device, so
+// that `luna ... --comment </dev/null` (cron, Ansible) reads an empty text
+// instead of starting an editor.
+func isTerminal(f *os.File) bool {
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }
 
 // usageError is bad command-line syntax: exit 2.
@@ -127,6 +135,7 @@ func (a *app) service(ctx context.Context) (*luna.Service, error) {
 	}
 	a.svc = luna.NewService(st)
 	a.svc.Getenv = a.io.Getenv
+	a.svc.Warn = func(msg string) { fmt.Fprintf(a.io.Err, "WARNING: %s\n", msg) }
 	return a.svc, nil
 }
 
@@ -137,6 +146,10 @@ func (a *app) run(fn func(ctx context.Context, s *luna.Service) error) func(*cob
 		s, err := a.service(ctx)
 		if err == nil {
 			err = fn(ctx, s)
+		}
+		var usage *usageError
+		if errors.As(err, &usage) {
+			return err // a bad option value found by the verb: exit 2
 		}
 		if err != nil {
 			return &ranError{err: err}
@@ -161,7 +174,7 @@ func (a *app) newRoot() *cobra.Command {
 	root.SetErr(a.io.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%s", err.Error()) })
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.clusterCmd(), a.networkCmd(), a.bmcsetupCmd(), a.switchCmd(), a.otherdevCmd())
+	root.AddCommand(a.clusterCmd(), a.networkCmd(), a.osimageCmd(), a.bmcsetupCmd(), a.switchCmd(), a.otherdevCmd(), a.groupCmd(), a.nodeCmd())
 	return root
 }
 
@@ -188,7 +201,33 @@ func verb(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Args: cobra.MaximumNArgs(1)}
 }
 
-const aliasAnnotation = "luna-aliases"
+const (
+	aliasAnnotation    = "luna-aliases"
+	optionalAnnotation = "luna-optional-value"
+	pairAnnotation     = "luna-pair"
+)
+
+// pairOption registers `-short/--long A B`: A is stored in --long, B in the
+// hidden option --second.
+func pairOption(cmd *cobra.Command, long, short, second, usage string) {
+	cmd.Flags().StringP(long, short, "", usage)
+	cmd.Flags().String(second, "", "")
+	_ = cmd.Flags().MarkHidden(second)
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[pairAnnotation] = long + "," + short + "," + second
+}
+
+// optionalValue makes a string option's value optional, as argparse's
+// nargs='?' (`--delnet` or `--delnet NET`).
+func optionalValue(cmd *cobra.Command, long string) {
+	cmd.Flags().Lookup(long).NoOptDefVal = " "
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[optionalAnnotation] += long + ","
+}
 
 // alias registers a 1.2 multi-character option spelling (-bn, --nn, --sv)
 // as another name of a long option.
@@ -231,8 +270,23 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 	known["help"] = true
 	sort.Strings(longs)
 
+	optional := map[string]bool{}
+	for _, f := range strings.Split(cmd.Annotations[optionalAnnotation], ",") {
+		optional[f] = f != ""
+	}
+	pairs := map[string][2]string{}
+	if spec := cmd.Annotations[pairAnnotation]; spec != "" {
+		parts := strings.Split(spec, ",") // long,short,second
+		pairs["--"+parts[0]] = [2]string{parts[0], parts[2]}
+		pairs["-"+parts[1]] = [2]string{parts[0], parts[2]}
+	}
 	out := make([]string, 0, len(args))
+	skip := 0
 	for i, arg := range args {
+		if skip > 0 {
+			skip--
+			continue
+		}
 		if arg == "--" {
 			out = append(out, args[i:]...)
 			break
@@ -243,8 +297,7 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 			suffix = "=" + val
 		}
 		if canon, ok := aliases[name]; ok {
-			out = append(out, canon+suffix)
-			continue
+			name, arg = canon, canon+suffix
 		}
 		if strings.HasPrefix(name, "--") && len(name) > 2 && !known[name[2:]] {
 			var matches []string
@@ -255,14 +308,34 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 			}
 			switch len(matches) {
 			case 1:
-				out = append(out, matches[0]+suffix)
-				continue
+				name, arg = matches[0], matches[0]+suffix
 			case 0:
 			default:
 				return nil, usagef("ambiguous option: %s could match %s", name, strings.Join(matches, ", "))
 			}
 		}
+		if long, ok := pairs[name]; ok {
+			// 1.2's `-i IF IP`: an option with two values.
+			vals := []string{}
+			if hasVal {
+				vals = append(vals, val)
+			}
+			for j := i + 1; len(vals) < 2 && j < len(args); j++ {
+				vals = append(vals, args[j])
+				skip++
+			}
+			if len(vals) < 2 {
+				return nil, usagef("option --%s expects 2 arguments", long[0])
+			}
+			out = append(out, "--"+long[0]+"="+vals[0], "--"+long[1]+"="+vals[1])
+			continue
+		}
 		out = append(out, arg)
+		if !hasVal && strings.HasPrefix(name, "--") && optional[name[2:]] && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			// argparse nargs='?': an optional value is the next word when it is not an option.
+			out[len(out)-1] = name + "=" + args[i+1]
+			skip = 1
+		}
 	}
 	return out, nil
 }

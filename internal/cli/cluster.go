@@ -132,6 +132,15 @@ func (a *app) clusterChange() *cobra.Command {
 	f.String("named_include_file", "", "File that includes the zones for named")
 	f.String("named_zone_dir", "", "Directory of the zone files")
 	f.BoolP("comment", "C", false, "Change comment")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		// A choice option in 1.2 (argparse): a bad value is a usage error.
+		if v := strOpt(cmd, "frontend_https"); v != nil {
+			if _, err := luna.YesNo("frontend_https", *v); err != nil {
+				return usagef("argument --frontend_https: invalid choice: '%s' (choose from 'y', 'yes', 'n', 'no')", *v)
+			}
+		}
+		return nil
+	}
 	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
 		o := luna.ClusterChange{
 			NodePrefix: strOpt(cmd, "nodeprefix"), NodeDigits: intOpt(cmd, "nodedigits"),
@@ -146,6 +155,9 @@ func (a *app) clusterChange() *cobra.Command {
 			NamedIncludeFile: strOpt(cmd, "named_include_file"), NamedZoneDir: strOpt(cmd, "named_zone_dir"),
 		}
 		if boolOpt(cmd, "comment") {
+			if err := s.Guard(ctx); err != nil { // before an editor opens
+				return err
+			}
 			c, err := s.Cluster(ctx)
 			if err != nil {
 				return err

@@ -151,6 +151,9 @@ func (a *app) networkChange() *cobra.Command {
 			Reserve: strOpt(cmd, "reserve"), Release: strOpt(cmd, "release"),
 			NSHostname: strOpt(cmd, "ns_hostname"), NSIP: strOpt(cmd, "ns_ip")}
 		if len(texts) == 1 {
+			if err := s.Guard(ctx); err != nil { // before an editor opens
+				return err
+			}
 			n, err := s.Network(ctx, name)
 			if err != nil {
 				return err

@@ -147,6 +147,9 @@ func (a *app) otherdevChange() *cobra.Command {
 		}
 		var comment *string
 		if boolOpt(cmd, "comment") {
+			if err := s.Guard(ctx); err != nil { // before an editor opens
+				return err
+			}
 			d, err := s.OtherDev(ctx, names[0])
 			if err != nil {
 				return err

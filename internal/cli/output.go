@@ -14,6 +14,12 @@ func outputFlag(cmd *cobra.Command) {
 	cmd.Flags().StringP("output", "o", "table", "Output format: table or json")
 }
 
+// outputLongFlag adds only --output {table,json}, for a verb where 1.2
+// gave -o another meaning (osimage show -o is --kernopts).
+func outputLongFlag(cmd *cobra.Command) {
+	cmd.Flags().String("output", "table", "Output format: table or json")
+}
+
 // jsonOutput says whether -o json was asked for; anything but table/json is a usage error.
 func jsonOutput(cmd *cobra.Command) (bool, error) {
 	v, _ := cmd.Flags().GetString("output")

@@ -155,6 +155,9 @@ func (a *app) switchChange() *cobra.Command {
 			return luna.Errorf("One --ip cannot be given to %d switches", len(names))
 		}
 		if boolOpt(cmd, "comment") {
+			if err := s.Guard(ctx); err != nil { // before an editor opens
+				return err
+			}
 			sw, err := s.Switch(ctx, names[0])
 			if err != nil {
 				return err

@@ -132,6 +132,17 @@ func addressText(n *store.Network, key string) string {
 	return ipam.FormatAddr(ip)
 }
 
+// refused turns an error about a given address into a refused action (exit
+// 1), as 1.2 did where a change verb's reservation failed (network change
+// --reserve, switch change --ip, otherdev change --ip); add verbs keep 255.
+func refused(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code != ExitFailed {
+		return &Error{Code: ExitFailed, Msg: e.Msg}
+	}
+	return err
+}
+
 // parseIn parses an address that must be a usable host address of n.
 func parseIn(n *store.Network, text string) (ipam.Offset, error) {
 	sub, err := subnet(n)

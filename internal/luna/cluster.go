@@ -190,15 +190,17 @@ func (s *Service) ChangeCluster(ctx context.Context, o ClusterChange) error {
 		return err
 	}
 	set := map[string]any{}
+	// As every other failure of cluster change, a bad value is exit 1 (1.2's
+	// "Error changing <key>"); init keeps 255.
 	if o.NodePrefix != nil {
 		if err := validatePrefix(*o.NodePrefix); err != nil {
-			return err
+			return refused(err)
 		}
 		set["nodeprefix"] = *o.NodePrefix
 	}
 	if o.NodeDigits != nil {
 		if err := validateDigits(*o.NodeDigits); err != nil {
-			return err
+			return refused(err)
 		}
 		set["nodedigits"] = *o.NodeDigits
 	}

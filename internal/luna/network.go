@@ -199,7 +199,7 @@ func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChang
 		return &off, nil
 	}
 	if reserveOff, err = parse(o.Reserve); err != nil {
-		return err
+		return refused(err) // 1.2: a failed --reserve is exit 1
 	}
 	if releaseOff, err = parse(o.Release); err != nil {
 		return err
@@ -241,8 +241,8 @@ func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChang
 	}
 	claim := func(off ipam.Offset, kind string, owner store.ID) error {
 		before, _ := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
-		if len(before) == 1 && before[0].Kind == kind && before[0].Owner == owner {
-			return nil // already ours
+		if len(before) == 1 && before[0].Kind == kind && before[0].Owner == owner && kind != store.KindReserved {
+			return nil // already ours (the name server address given again)
 		}
 		if err := s.claimAt(ctx, n, off, kind, owner, ""); err != nil {
 			return err

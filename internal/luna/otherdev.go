@@ -80,7 +80,7 @@ func (s *Service) ChangeOtherDev(ctx context.Context, name string, network, ip, 
 		} else {
 			off, err := parseIn(net, *ip)
 			if err != nil {
-				return err
+				return refused(err)
 			}
 			if len(old) == 1 && old[0].Offset == off.Key() {
 				old = nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/clustervision/luna-go/internal/store"
@@ -20,6 +21,8 @@ type Service struct {
 	Getenv    func(string) string
 	IsLocalIP func(ip string) bool
 	Resolves  func(host string) bool
+	// Warn receives warnings (a MAC moved from another node, ...); may be nil.
+	Warn func(msg string)
 }
 
 // NewService wires a Service to the real machine.
@@ -87,6 +90,15 @@ func (s *Service) Rename(ctx context.Context, coll, kind, name, newName string) 
 	if err := s.load(ctx, coll, name, &d); err != nil {
 		return err
 	}
+	var other struct {
+		ID store.ID `bson:"_id"`
+	}
+	if err := s.St.GetByName(ctx, coll, newName, &other); err == nil {
+		return Failf("Object '%s' exists already", newName)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// The unique index still decides a race between two renames.
 	err := s.St.Set(ctx, coll, d.ID, map[string]any{"name": newName})
 	if errors.Is(err, store.ErrExists) {
 		return Failf("Object '%s' exists already", newName)
@@ -123,3 +135,12 @@ func (s *Service) Raw(ctx context.Context, coll, name string) (string, error) {
 	}
 	return s.St.Raw(ctx, coll, id)
 }
+
+// warn reports something the administrator should know that is not an error.
+func (s *Service) warn(msg string) {
+	if s.Warn != nil {
+		s.Warn(msg)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

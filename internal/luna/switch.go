@@ -138,7 +138,7 @@ func (s *Service) ChangeSwitch(ctx context.Context, name string, o SwitchOpts) e
 		switch {
 		case o.IP != nil:
 			if off, err = parseIn(net, *o.IP); err != nil {
-				return err
+				return refused(err)
 			}
 		case len(old) == 1:
 			// Same offset in the new network, as 1.2 did.

@@ -166,6 +166,18 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	}
 	_, err = s.db.Collection(Meta).UpdateOne(ctx, bson.M{"_id": "schema"},
 		bson.M{"$set": bson.M{"version": SchemaVersion}}, options.UpdateOne().SetUpsert(true))
+	if isDup(err) {
+		// Another client opening the new database at the same moment
+		// inserted the document first (an upsert is no more atomic than a
+		// read followed by an insert). Accept what it wrote unless newer.
+		if err := s.db.Collection(Meta).FindOne(ctx, bson.M{"_id": "schema"}).Decode(&m); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if m.Version > SchemaVersion {
+			return fmt.Errorf("database schema version %d is newer than this luna understands (%d)", m.Version, SchemaVersion)
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("write schema version: %w", err)
 	}
@@ -175,7 +187,11 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 // DropDatabase removes every Luna object (cluster delete --force).
 func (s *Store) DropDatabase(ctx context.Context) error { return s.db.Drop(ctx) }
 
-func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }
+// isDup reports a unique-index conflict. FerretDB 1.24 reports one found by
+// an update (not an insert) as an InternalError carrying SQLite's message.
+func isDup(err error) bool {
+	return mongo.IsDuplicateKeyError(err) || (err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
 
 // Insert stores a new document; a unique-index conflict is ErrExists.
 func (s *Store) Insert(ctx context.Context, coll string, doc any) error {
@@ -301,17 +317,38 @@ func (s *Store) Delete(ctx context.Context, coll string, id ID) error {
 	return nil
 }
 
-// Raw returns the stored document as indented extended JSON (for --raw).
+// Raw returns the stored document as indented extended JSON with sorted keys (for --raw).
 func (s *Store) Raw(ctx context.Context, coll string, id ID) (string, error) {
-	var doc bson.Raw
+	var doc bson.D
 	if err := s.GetByID(ctx, coll, id, &doc); err != nil {
 		return "", err
 	}
-	b, err := bson.MarshalExtJSONIndent(doc, false, false, "", "    ")
+	b, err := bson.MarshalExtJSONIndent(sortedKeys(doc), false, false, "", "    ")
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// sortedKeys orders the keys of every document inside v bytewise, as 1.2's
+// --raw (json.dumps with sort_keys=True) did.
+func sortedKeys(v any) any {
+	switch t := v.(type) {
+	case bson.D:
+		out := make(bson.D, len(t))
+		for i, e := range t {
+			out[i] = bson.E{Key: e.Key, Value: sortedKeys(e.Value)}
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+		return out
+	case bson.A:
+		out := make(bson.A, len(t))
+		for i, e := range t {
+			out[i] = sortedKeys(e)
+		}
+		return out
+	}
+	return v
 }
 
 // Dump returns every document of every collection as canonical extended

@@ -1,0 +1,356 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil"
+)
+
+// lunaEnv is the environment of an in-process `luna` against one test database.
+type lunaEnv map[string]string
+
+func newLunaEnv(t *testing.T) (lunaEnv, string) {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "luna.conf")
+	if err := os.WriteFile(conf, []byte("# defaults\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := testutil.NewDatabase()
+	env := lunaEnv{
+		"LUNA_MONGO_URI":       testutil.URI(),
+		"LUNA_DB":              db,
+		"LUNA_CONF":            conf,
+		"LUNA_LOGDIR":          filepath.Join(dir, "log"),
+		"LUNA_CONNECT_TIMEOUT": "5s",
+	}
+	t.Cleanup(func() {
+		st, err := store.Open(context.Background(), testutil.URI(), db, "test server", 10*time.Second)
+		if err == nil {
+			_ = st.DropDatabase(context.Background())
+			_ = st.Close(context.Background())
+		}
+	})
+	return env, dir
+}
+
+func (e lunaEnv) getenv(k string) string { return e[k] }
+
+// run executes luna in-process and returns its exit code and output.
+func (e lunaEnv) run(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: e.getenv})
+	return code, out.String(), errb.String()
+}
+
+func (e lunaEnv) mustRun(t *testing.T, args ...string) {
+	t.Helper()
+	if code, out, errs := e.run(args...); code != 0 {
+		t.Fatalf("luna %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+}
+
+type badCase struct {
+	args []string
+	code int    // exact exit code: 1, 2 or 255
+	frag string // expected part of the one-line error
+	also string // a second expected part, optional
+}
+
+// TestBadInput runs commands that must fail and proves each one fails with
+// the right exit code and one line on stderr, prints nothing on stdout and
+// leaves the database byte for byte as it was.
+func TestBadInput(t *testing.T) {
+	env, dir := newLunaEnv(t)
+	env.mustRun(t, "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
+	env.mustRun(t, "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	env.mustRun(t, "network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
+	env.mustRun(t, "bmcsetup", "add", "-n", "base")
+	env.mustRun(t, "bmcsetup", "add", "-n", "spare")
+	env.mustRun(t, "switch", "add", "-n", "switch01", "-N", "ipmi", "-i", "10.31.253.21")
+	env.mustRun(t, "otherdev", "add", "-n", "pdu01", "-N", "ipmi", "-i", "10.31.253.50")
+	env.mustRun(t, "network", "change", "ipmi", "--reserve", "10.31.253.99")
+
+	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	dump := func(t *testing.T) string {
+		t.Helper()
+		d, err := st.Dump(context.Background())
+		if err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		return d
+	}
+
+	a := func(s ...string) []string { return s }
+	var cases []badCase
+	add := func(code int, frag string, args ...string) {
+		cases = append(cases, badCase{args: args, code: code, frag: frag})
+	}
+
+	// Invalid addresses wherever an address is given.
+	for _, ip := range []string{"10.30.0", "010.30.0.1", "10.30.0.1/24", "fe80::1%eth0", "300.1.1.1", "", "10.30.0.1 "} {
+		add(255, "IP version should be 4 or 6", "network", "add", "-n", "n1", "-N", ip, "-P", "16")
+		add(255, "Cannot convert IP", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", strings.Replace(ip, "10.30", "10.31", 1))
+		add(1, "Cannot convert IP", "network", "change", "ipmi", "--reserve", strings.Replace(ip, "10.30", "10.31", 1))
+		add(255, "Cannot convert IP", "network", "change", "ipmi", "--ns_ip", strings.Replace(ip, "10.30", "10.31", 1))
+	}
+	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.1/24")
+	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "300.1.1.1")
+	add(1, "Cannot convert IP", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.51/24")
+	add(1, "Cannot convert IP", "switch", "change", "switch01", "-i", "010.31.253.22")
+	add(255, "Cannot convert IP", "network", "change", "ipmi", "--release", "10.31.1")
+	add(1, "Invalid frontend address", "cluster", "change", "--frontend_address", "10.30.0")
+
+	// Invalid prefixes.
+	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "0")
+	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "31")
+	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "33")
+	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "--prefix=-1")
+	add(255, "Prefix should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "127")
+	add(255, "Prefix should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "0")
+	add(2, "invalid argument", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "x")
+	add(2, "invalid argument", "network", "change", "cluster", "-P", "16.5")
+	add(255, "Prefix should be in the range [1..30]", "network", "change", "cluster", "--prefix", "31")
+	add(255, "Prefix should be in the range [1..30]", "network", "change", "cluster", "--prefix=0")
+
+	// Bad names on every add and every rename.
+	long := strings.Repeat("a", 70)
+	badNames := []string{"a b", "a;rm -rf /", "$(id)", "a`b", "a'b", "-x", "", long, "nödé", "a\nb", "a/b"}
+	for _, bad := range badNames {
+		add(255, "Invalid network name", "network", "add", "--name="+bad, "-N", "10.50.0.0", "-P", "16")
+		add(255, "Invalid name", "bmcsetup", "add", "--name="+bad)
+		hostFrag := "Invalid host name"
+		if bad == "" {
+			hostFrag = "bad hostlist"
+		}
+		add(255, hostFrag, "switch", "add", "--name="+bad, "-N", "ipmi", "-i", "10.31.253.22")
+		add(255, hostFrag, "otherdev", "add", "--name="+bad, "-N", "ipmi", "-i", "10.31.253.51")
+		add(255, "Invalid network name", "network", "rename", "cluster", "--newname="+bad)
+		add(255, "Invalid name", "bmcsetup", "rename", "base", "--newname="+bad)
+		add(255, "Invalid host name", "switch", "rename", "switch01", "--newname="+bad)
+		add(255, "Invalid host name", "otherdev", "rename", "pdu01", "--nn="+bad)
+	}
+	add(255, "Invalid host name", "network", "change", "cluster", "--ns_hostname", "a b")
+	add(255, "Invalid host name", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_hostname", "$(id)")
+
+	// Names that are taken.
+	add(255, "'cluster' is already created", "network", "add", "-n", "cluster", "-N", "10.50.0.0", "-P", "16")
+	add(255, "'base' is already created", "bmcsetup", "add", "-n", "base")
+	add(255, "'switch01' is already created", "switch", "add", "-n", "switch01", "-N", "ipmi", "-i", "10.31.253.22")
+	add(255, "'pdu01' is already created", "otherdev", "add", "-n", "pdu01", "-N", "ipmi", "-i", "10.31.253.51")
+	add(1, "Object 'ipmi' exists already", "network", "rename", "cluster", "--newname", "ipmi")
+	add(1, "Object 'spare' exists already", "bmcsetup", "rename", "base", "--nn", "spare")
+
+	// Networks that are there already or overlap one.
+	add(255, "Network 10.30.0.0/16 is defined already", "network", "add", "-n", "other", "-N", "10.30.0.0", "-P", "16")
+	add(255, "Network 10.30.5.0/24 overlaps network 'cluster' (10.30.0.0/16)", "network", "add", "-n", "other", "-N", "10.30.5.1", "-P", "24")
+	add(255, "overlaps network 'cluster'", "network", "add", "-n", "other", "-N", "10.30.128.0", "-P", "17")
+	add(255, "overlaps network", "network", "add", "-n", "other", "-N", "10.0.0.0", "-P", "8")
+	add(255, "Network 10.30.0.0/16 is defined already", "network", "change", "ipmi", "--network", "10.30.0.0")
+	add(255, "Network 10.30.128.0/17 overlaps network 'cluster'", "network", "change", "ipmi", "--network", "10.30.128.0", "--prefix", "17")
+	add(255, "overlaps network 'ipmi'", "network", "change", "cluster", "--prefix", "15")
+
+	// Addresses outside their network, and its network and broadcast addresses.
+	add(255, "does not contain '10.30.0.5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.30.0.5")
+	add(1, "does not contain '10.30.0.5'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.30.0.5")
+	add(1, "does not contain '10.30.0.5'", "switch", "change", "switch01", "-i", "10.30.0.5")
+	add(1, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--reserve", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--ns_ip", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--release", "10.30.0.5")
+	add(255, "does not contain 'fd00::5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "fd00::5")
+	add(255, "does not contain '10.60.0.1'", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.60.0.1")
+	add(255, "is the network address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.0.0")
+	add(255, "is the broadcast address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.255.255")
+	add(255, "is the network address", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.0")
+	add(1, "is the broadcast address", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.255.255")
+	add(1, "is the network address", "switch", "change", "switch01", "-i", "10.31.0.0")
+	add(1, "is the network address", "network", "change", "ipmi", "--reserve", "10.31.0.0")
+	add(1, "is the broadcast address", "network", "change", "ipmi", "--reserve", "10.31.255.255")
+	add(255, "is the network address", "network", "change", "ipmi", "--ns_ip", "10.31.0.0")
+	add(255, "is the broadcast address", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.50.255.255")
+
+	// Addresses that are taken.
+	add(255, "already used by otherdev 'pdu01'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.253.50")
+	add(255, "already used by switch 'switch01'", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.253.21")
+	add(255, "already used by the name server", "switch", "add", "-n", "sw2", "-N", "cluster", "-i", "10.30.255.254")
+	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.253.21")
+	add(1, "already used by the name server", "network", "change", "ipmi", "--reserve", "10.31.255.254")
+	add(1, "already used by a reservation", "network", "change", "ipmi", "--reserve", "10.31.253.99")
+	add(1, "already used by a reservation", "switch", "change", "switch01", "-i", "10.31.253.99")
+	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.253.21")
+	add(1, "already used by otherdev 'pdu01'", "switch", "change", "switch01", "-i", "10.31.253.50")
+	add(1, "already used by switch 'switch01'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.21")
+	add(1, "is used by switch 'switch01'", "network", "change", "ipmi", "--release", "10.31.253.21")
+	add(1, "is not reserved", "network", "change", "ipmi", "--release", "10.31.1.1")
+	// A good option with a bad one: neither is applied, claims are rolled back.
+	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
+	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")
+	add(1, "Cannot convert IP", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
+	add(255, "does not contain", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.30.1.1")
+
+	// Deleting what is in use.
+	cases = append(cases, badCase{args: a("network", "delete", "ipmi"), code: 1,
+		frag: "ipmi is a dependency for the objects: ", also: "[switch/switch01] [otherdev/pdu01]"})
+	cases = append(cases, badCase{args: a("cluster", "delete"), code: 1,
+		frag: "general is a dependency for the objects: ", also: "[network/cluster]"})
+
+	// Objects that do not exist.
+	for _, obj := range []struct{ kind, coll string }{
+		{"network", "network"}, {"bmcsetup", "bmcsetup"}, {"switch", "switch"}, {"otherdev", "otherdev"},
+	} {
+		frag := fmt.Sprintf("Object 'nosuch' of type '%s' does not exist", obj.coll)
+		add(255, frag, obj.kind, "show", "nosuch")
+		add(255, frag, obj.kind, "delete", "nosuch")
+		add(255, frag, obj.kind, "rename", "nosuch", "--newname", "other")
+		add(255, frag, obj.kind, "show", "-n", "nosuch", "--raw")
+	}
+	add(255, "Object 'nosuch' of type 'network' does not exist", "network", "change", "nosuch", "--ns_hostname", "x")
+	add(255, "Object 'nosuch' of type 'bmcsetup' does not exist", "bmcsetup", "change", "nosuch", "-u", "x")
+	add(255, "Object 'nosuch' of type 'switch' does not exist", "switch", "change", "nosuch", "--read", "x")
+	add(255, "Object 'nosuch' of type 'otherdev' does not exist", "otherdev", "change", "nosuch", "-N", "ipmi", "-i", "10.31.1.1")
+	add(255, "Object 'nosuch' of type 'network' does not exist", "switch", "add", "-n", "sw2", "-N", "nosuch", "-i", "10.31.1.1")
+	add(255, "Object 'nosuch' of type 'network' does not exist", "otherdev", "add", "-n", "dev2", "-N", "nosuch", "-i", "10.31.1.1")
+	add(255, "Object 'nosuch' of type 'network' does not exist", "switch", "change", "switch01", "-N", "nosuch")
+	add(255, "Object 'nosuch' of type 'network' does not exist", "otherdev", "change", "pdu01", "-N", "nosuch", "-i", "10.31.1.1")
+	add(255, "Object 'sw9' of type 'switch' does not exist", "switch", "delete", "switch01,sw9")
+
+	// bmcsetup values.
+	add(255, "Value 'userid' should be in the range [1..63]", "bmcsetup", "add", "-n", "b2", "-I", "0")
+	add(255, "Value 'userid' should be in the range [1..63]", "bmcsetup", "add", "-n", "b2", "-I", "64")
+	add(255, "Value 'netchannel' should be in the range [0..15]", "bmcsetup", "add", "-n", "b2", "-N", "16")
+	add(255, "Value 'mgmtchannel' should be in the range [0..15]", "bmcsetup", "add", "-n", "b2", "--mgmtchannel=-1")
+	add(255, "Value 'userid' should be in the range [1..63]", "bmcsetup", "change", "base", "-I", "0")
+	add(255, "Value 'netchannel' should be in the range [0..15]", "bmcsetup", "change", "base", "-I", "5", "-N", "16")
+	add(255, "Invalid BMC user 'a b'", "bmcsetup", "add", "-n", "b2", "-u", "a b")
+	add(255, "Invalid BMC password", "bmcsetup", "add", "-n", "b2", "-p", "pa'ss")
+	add(255, "Invalid BMC user", "bmcsetup", "change", "base", "-u", `x"y`)
+	add(255, "Invalid BMC password", "bmcsetup", "change", "base", "-u", "good", "-p", "a$b")
+	add(255, "Invalid BMC password", "bmcsetup", "change", "base", "-p", `a\b`)
+	add(255, "BMC user must not be empty", "bmcsetup", "change", "base", "-u", "")
+	add(2, "invalid argument", "bmcsetup", "change", "base", "-I", "x")
+
+	// Switch SNMP settings.
+	add(255, "Invalid OID 'abc'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.253.22", "--oid", "abc")
+	add(255, "Invalid OID 'abc'", "switch", "change", "switch01", "--oid", "abc")
+	add(255, "Invalid OID", "switch", "change", "switch01", "-o", "1.3.6.x")
+	add(255, "Invalid SNMP read community 'a b'", "switch", "change", "switch01", "--read", "a b")
+	add(255, "Invalid SNMP write community", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.253.22", "--rw", "a`b")
+	add(255, "Invalid OID", "switch", "change", "switch01", "--read", "good", "-o", "abc")
+	add(255, "Invalid OID", "switch", "change", "switch01", "-N", "cluster", "-i", "10.30.253.21", "--oid", "abc")
+	add(255, "One --ip cannot be given to 2 switches", "switch", "add", "-n", "sw[2-3]", "-N", "ipmi", "-i", "10.31.253.22")
+	add(255, "IP needs to be specified", "otherdev", "add", "-n", "dev2", "-N", "ipmi")
+	add(1, "Network needs to be specified", "otherdev", "change", "pdu01", "-i", "10.31.1.1")
+	add(1, "is not attached to network 'cluster'", "otherdev", "change", "pdu01", "-N", "cluster", "-i", "")
+
+	// cluster change: every option is checked before any is stored.
+	add(1, "Invalid frontend address 'nonsense'", "cluster", "change", "--frontend_address", "nonsense")
+	add(1, "Wrong ip address specified.", "cluster", "change", "--cluster_ips", "10.0.0.1,bad")
+	add(1, "frontend_port", "cluster", "change", "--frontend_port", "0")
+	add(1, "frontend_port", "cluster", "change", "--frontend_port", "70000")
+	add(1, "Wrong path specified.", "cluster", "change", "--path", "/nonexistent")
+	add(1, "No such user exists.", "cluster", "change", "--user", "nosuchuser")
+	add(2, "invalid choice: 'maybe'", "cluster", "change", "--frontend_https", "maybe")
+	add(1, "Node digits should be in the range [1..12]", "cluster", "change", "--nodedigits", "0")
+	add(1, "Invalid node prefix 'a b'", "cluster", "change", "--nodeprefix", "a b")
+	add(1, "Wrong path specified.", "cluster", "change", "--nodeprefix", "good", "--path", "/nonexistent")
+	add(1, "frontend_port", "cluster", "change", "--server_port", "7777", "--frontend_port", "70000")
+	add(1, "Invalid frontend address", "cluster", "change", "--frontend_port", "8080", "--frontend_address", "10.0.0.1;id")
+	add(1, "torrent_listen_port_min 8000 is above torrent_listen_port_max 7000", "cluster", "change",
+		"--torrent_listen_port_min", "8000", "--torrent_listen_port_max", "7000")
+	add(1, "lweb_pidfile", "cluster", "change", "--lweb_pidfile", "run/lweb.pid")
+	add(1, "tracker_interval", "cluster", "change", "--tracker_interval=-5")
+	add(2, "invalid argument", "cluster", "change", "--frontend_port", "x")
+	add(255, "'general' is already created", "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
+
+	// Prefix changes that would lose used addresses or move the network.
+	add(255, "Cannot update freelist upper limit", "network", "change", "cluster", "--prefix", "24")
+	add(1, "would move network 'cluster' from 10.30.0.0 to 10.0.0.0", "network", "change", "cluster", "--prefix", "8")
+	add(1, "Only one element can be edited", "network", "change", "cluster", "--comment", "--include")
+
+	// Command-line errors.
+	add(2, "unknown flag: --bogus", "network", "add", "--bogus")
+	add(2, "unknown shorthand flag", "network", "list", "-x")
+	add(2, `required flag(s) "prefix" not set`, "network", "add", "-n", "n1", "-N", "10.50.0.0")
+	add(2, `required flag(s) "ip" not set`, "switch", "add", "-n", "sw2", "-N", "ipmi")
+	add(2, `required flag(s) "newname" not set`, "network", "rename", "cluster")
+	add(2, "a verb is required for network", "network")
+	add(2, "an object is required", a()...)
+	add(2, `unknown command "frobnicate"`, "network", "frobnicate")
+	add(2, `unknown command "frobnicate"`, "frobnicate")
+	add(2, "the following arguments are required: name", "network", "show")
+	add(2, "accepts at most 1 arg", "network", "show", "cluster", "ipmi")
+	add(2, "two names given", "network", "show", "cluster", "-n", "ipmi")
+	add(2, "invalid output format", "network", "list", "-o", "yaml")
+	add(2, "ambiguous option: --n could match", "network", "change", "cluster", "--n", "x")
+	add(2, "flag needs an argument", "switch", "change", "switch01", "--ip")
+
+	if len(cases) < 40 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			before := dump(t)
+			code, stdout, stderr := env.run(c.args...)
+			after := dump(t)
+			if code != c.code {
+				t.Errorf("exit %d, want %d; stderr: %q", code, c.code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout not empty: %q", stdout)
+			}
+			prefix := "ERROR: "
+			if c.code == 2 {
+				prefix = "luna: error: "
+			}
+			if !strings.HasPrefix(stderr, prefix) || !strings.HasSuffix(stderr, "\n") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line starting with %q: %q", prefix, stderr)
+			}
+			if !strings.Contains(stderr, c.frag) {
+				t.Errorf("stderr %q does not contain %q", stderr, c.frag)
+			}
+			if c.also != "" && !strings.Contains(stderr, c.also) {
+				t.Errorf("stderr %q does not contain %q", stderr, c.also)
+			}
+			if before != after {
+				t.Errorf("the database changed:\n%s", diffLines(before, after))
+			}
+		})
+	}
+}
+
+// diffLines shows the lines only in a and only in b.
+func diffLines(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if !mb[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !ma[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

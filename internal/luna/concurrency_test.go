@@ -1,0 +1,221 @@
+package luna
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustervision/luna-go/internal/ipam"
+	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil"
+)
+
+const (
+	helperProcs  = 20
+	helperClaims = 5
+)
+
+// TestHelperClaim is not a test: it is the body of the processes started by
+// TestConcurrentClaimLowest, and returns at once in a normal run.
+func TestHelperClaim(t *testing.T) {
+	uri := os.Getenv("LUNA_HELPER_URI")
+	if uri == "" {
+		return
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, uri, os.Getenv("LUNA_HELPER_DB"), "test server", 20*time.Second)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer st.Close(ctx)
+	s := NewService(st)
+	n, err := s.Network(ctx, os.Getenv("LUNA_HELPER_NET"))
+	if err != nil {
+		t.Fatalf("network: %v", err)
+	}
+	if err := os.WriteFile(os.Getenv("LUNA_HELPER_READY"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, os.Getenv("LUNA_HELPER_START"))
+	for i := 0; i < helperClaims; i++ {
+		off, err := s.claimLowest(ctx, n, store.KindReserved, store.ID{}, "")
+		if err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		fmt.Printf("claimed %s\n", off)
+	}
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", path)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// newTestService is a fresh database with a cluster document.
+func newTestService(t *testing.T) (*Service, string) {
+	t.Helper()
+	st, db := testutil.Store(t)
+	s := NewService(st)
+	s.Getenv = func(string) string { return "" }
+	c := DefaultCluster()
+	c.ID = store.NewID()
+	c.FrontendAddress = "10.40.0.254"
+	if err := st.Insert(context.Background(), store.Clusters, c); err != nil {
+		t.Fatal(err)
+	}
+	return s, db
+}
+
+// TestConcurrentClaimLowest starts 20 processes that each claim the lowest
+// free address of one network 5 times, all released at the same moment.
+// Every claim must be distinct and, because allocation always takes the
+// lowest free offset and retries on a duplicate key, together they must be
+// exactly offsets 1..100.
+func TestConcurrentClaimLowest(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_URI") != "" {
+		t.Skip("helper process")
+	}
+	ctx := context.Background()
+	s, db := newTestService(t)
+	if err := s.AddNetwork(ctx, NetworkAdd{Name: "net40", Network: "10.40.0.0", Prefix: 24, NSHostname: "master"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Network(ctx, "net40")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	startFile := filepath.Join(dir, "start")
+	type proc struct {
+		cmd    *exec.Cmd
+		out    bytes.Buffer
+		errOut bytes.Buffer
+		ready  string
+		done   chan error
+	}
+	procs := make([]*proc, helperProcs)
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p != nil {
+				_ = p.cmd.Process.Kill() // an error once it has ended
+			}
+		}
+	})
+	for i := range procs {
+		p := &proc{ready: filepath.Join(dir, fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
+		p.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperClaim$", "-test.count=1", "-test.timeout=2m")
+		p.cmd.Env = append(os.Environ(),
+			"LUNA_TEST_MONGODB_URI="+testutil.URI(), // the helper's TestMain starts no server of its own
+			"LUNA_HELPER_URI="+testutil.URI(),
+			"LUNA_HELPER_DB="+db,
+			"LUNA_HELPER_NET="+n.Name,
+			"LUNA_HELPER_READY="+p.ready,
+			"LUNA_HELPER_START="+startFile,
+		)
+		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		procs[i] = p
+	}
+	// Start barrier: every helper has connected and loaded the network.
+	deadline := time.Now().Add(60 * time.Second)
+	for i, p := range procs {
+		for {
+			if _, err := os.Stat(p.ready); err == nil {
+				break
+			}
+			select {
+			case err := <-p.done:
+				t.Fatalf("helper %d ended before the start: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("helper %d not ready", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[uint64]int{}
+	total := 0
+	for i, p := range procs {
+		if err := <-p.done; err != nil {
+			t.Fatalf("helper %d: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
+		}
+		got := 0
+		sc := bufio.NewScanner(&p.out)
+		for sc.Scan() {
+			v, ok := strings.CutPrefix(sc.Text(), "claimed ")
+			if !ok {
+				continue
+			}
+			off, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("helper %d printed %q", i, sc.Text())
+			}
+			seen[off]++
+			got++
+		}
+		if got != helperClaims {
+			t.Errorf("helper %d claimed %d addresses, want %d", i, got, helperClaims)
+		}
+		total += got
+	}
+	if total != helperProcs*helperClaims {
+		t.Fatalf("%d claims, want %d", total, helperProcs*helperClaims)
+	}
+	for off, k := range seen {
+		if k > 1 {
+			t.Errorf("offset %d was given to %d helpers", off, k)
+		}
+		if off < 1 || off > helperProcs*helperClaims {
+			t.Errorf("offset %d is not among the lowest %d", off, helperProcs*helperClaims)
+		}
+	}
+	if len(seen) != helperProcs*helperClaims {
+		t.Errorf("%d distinct offsets, want %d", len(seen), helperProcs*helperClaims)
+	}
+
+	// The free list derived from the claims.
+	sub, err := subnet(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := s.usedSet(ctx, n, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if low, ok := set.Lowest(); !ok || low != ipam.OffsetFrom(101) {
+		t.Errorf("lowest free offset %v (%v), want 101", low, ok)
+	}
+	want := []ipam.Range{{Start: ipam.OffsetFrom(101), End: ipam.OffsetFrom(253)}}
+	if free := set.Free(); len(free) != 1 || free[0] != want[0] {
+		t.Errorf("free ranges %v, want %v", free, want)
+	}
+	if c, err := s.St.Count(ctx, store.Addresses); err != nil || c != 101 {
+		t.Errorf("%d claims stored (%v), want 101 (100 and the name server's)", c, err)
+	}
+}

@@ -1,0 +1,624 @@
+package luna
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"time"
+
+	"github.com/clustervision/luna-go/internal/ipam"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+// Node loads a node by name.
+func (s *Service) Node(ctx context.Context, name string) (*store.Node, error) {
+	var n store.Node
+	if err := s.load(ctx, store.Nodes, name, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// AddNodes creates nodes in a group and gives each an address on every
+// interface network of the group, lowest free first, interfaces in name
+// order. With no names one node is named from the cluster's nodeprefix and
+// nodedigits. Either every node is created with all its addresses or none.
+func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([]string, error) {
+	for _, n := range names {
+		if err := ValidateName(HostName, n); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Guard(ctx); err != nil {
+		return nil, err
+	}
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.Group(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := s.networksByID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []store.Node
+	if len(names) == 0 {
+		nd, err := s.insertAutoNamed(ctx, c, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		nodes = []store.Node{*nd}
+	} else {
+		if taken, err := s.St.ExistingNames(ctx, store.Nodes, names); err != nil {
+			return nil, err
+		} else if len(taken) > 0 {
+			return nil, AlreadyCreated(taken[0])
+		}
+		docs := make([]any, len(names))
+		for i, name := range names {
+			nd := newNode(name, g.ID)
+			nodes = append(nodes, nd)
+			docs[i] = nd
+		}
+		k, err := s.St.InsertMany(ctx, store.Nodes, docs)
+		if err != nil {
+			_ = s.St.DeleteIDs(ctx, store.Nodes, nodeIDs(nodes[:k]))
+			if errors.Is(err, store.ErrExists) {
+				return nil, AlreadyCreated(names[k])
+			}
+			return nil, err
+		}
+	}
+	ids := nodeIDs(nodes)
+	undo := func() {
+		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+		_ = s.St.DeleteIDs(ctx, store.Nodes, ids)
+	}
+	ifaces := append([]store.Interface(nil), g.Interfaces...)
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+	for _, ifc := range ifaces {
+		for _, slot := range []*store.ID{ifc.Network4, ifc.Network6} {
+			if slot == nil {
+				continue
+			}
+			n, ok := nets[*slot]
+			if !ok {
+				continue
+			}
+			reqs := make([]ifaceClaim, len(nodes))
+			for i, nd := range nodes {
+				reqs[i] = ifaceClaim{Owner: nd.ID, Iface: ifc.ID}
+			}
+			if _, err := s.allocateMany(ctx, n, store.KindNode, reqs); err != nil {
+				undo()
+				return nil, Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error())
+			}
+		}
+	}
+	out := make([]string, len(nodes))
+	for i, nd := range nodes {
+		out[i] = nd.Name
+	}
+	return out, nil
+}
+
+func newNode(name string, group store.ID) store.Node {
+	return store.Node{ID: store.NewID(), Name: name, Group: group, SetupBMC: true}
+}
+
+func nodeIDs(nodes []store.Node) []store.ID {
+	ids := make([]store.ID, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// insertAutoNamed inserts a node named <nodeprefix><number>, the number one
+// above the highest in use, and moves on to the next number when another
+// admin takes it first.
+func (s *Service) insertAutoNamed(ctx context.Context, c *store.Cluster, group store.ID) (*store.Node, error) {
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(c.NodePrefix) + "([0-9]+)$")
+	existing, err := s.St.NamesMatching(ctx, store.Nodes, re)
+	if err != nil {
+		return nil, err
+	}
+	next := 1
+	for _, name := range existing {
+		if v, err := strconv.Atoi(re.FindStringSubmatch(name)[1]); err == nil && v >= next {
+			next = v + 1
+		}
+	}
+	for i := 0; i < maxClaimRetries; i++ {
+		name := fmt.Sprintf("%s%0*d", c.NodePrefix, c.NodeDigits, next+i)
+		if err := ValidateName(HostName, name); err != nil {
+			return nil, err
+		}
+		nd := newNode(name, group)
+		err := s.St.Insert(ctx, store.Nodes, nd)
+		if err == nil {
+			return &nd, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return nil, err
+		}
+	}
+	return nil, Errorf("Cannot find a free node name: too many concurrent additions")
+}
+
+// NodeChange are the options of `luna node change`; nil = not given.
+type NodeChange struct {
+	Group     *string
+	IfaceName string  // with IfaceIP: set one address
+	IfaceIP   *string // --interface IF IP
+	MAC       *string // "" removes
+	Switch    *string // "" clears
+	Port      *string // "" clears
+	LocalBoot *string
+	SetupBMC  *string
+	Service   *string
+	Comment   *string
+}
+
+// ChangeNode validates the options, then applies them: group move, MAC,
+// switch, port, flags, a specific address and the comment.
+func (s *Service) ChangeNode(ctx context.Context, name string, o NodeChange) error {
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	nd, err := s.Node(ctx, name)
+	if err != nil {
+		return err
+	}
+	set := map[string]any{}
+	flags := []struct {
+		key string
+		v   *string
+	}{{"localboot", o.LocalBoot}, {"setupbmc", o.SetupBMC}, {"service", o.Service}}
+	for _, f := range flags {
+		if f.v != nil {
+			b, err := YesNo(f.key, *f.v)
+			if err != nil {
+				return err
+			}
+			set[f.key] = b
+		}
+	}
+	var mac string
+	if o.MAC != nil && *o.MAC != "" {
+		if mac, err = NormalizeMAC(*o.MAC); err != nil {
+			return err
+		}
+	}
+	if o.Switch != nil {
+		if *o.Switch == "" {
+			set["switch"] = nil
+		} else {
+			id, err := s.IDOf(ctx, store.Switches, *o.Switch)
+			if err != nil {
+				return err
+			}
+			set["switch"] = id
+		}
+	}
+	if o.Port != nil {
+		if *o.Port != "" && !portRe.MatchString(*o.Port) {
+			return Errorf("Invalid port %s: use the port number or name as the switch reports it", quote(*o.Port))
+		}
+		set["port"] = *o.Port
+	}
+	if o.Comment != nil {
+		set["comment"] = *o.Comment
+	}
+	var target *store.Group
+	if o.Group != nil {
+		if target, err = s.Group(ctx, *o.Group); err != nil {
+			return err
+		}
+	}
+	var setIP func() error
+	if o.IfaceIP != nil {
+		if setIP, err = s.prepareSetIP(ctx, nd, o.IfaceName, *o.IfaceIP); err != nil {
+			return err
+		}
+	}
+	// Validation is over; now change things.
+	if target != nil && target.ID != nd.Group {
+		if err := s.moveNode(ctx, nd, target); err != nil {
+			return err
+		}
+	}
+	if setIP != nil {
+		if err := setIP(); err != nil {
+			return err
+		}
+	}
+	if o.MAC != nil {
+		if err := s.setMAC(ctx, nd, mac); err != nil {
+			return err
+		}
+	}
+	return s.St.Set(ctx, store.Nodes, nd.ID, set)
+}
+
+var portRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/:._-]{0,63}$`)
+
+// setMAC binds mac to the node (or unbinds with ""). A MAC owned by another
+// node moves here with a warning naming that node.
+func (s *Service) setMAC(ctx context.Context, nd *store.Node, mac string) error {
+	old, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+	if err != nil {
+		return err
+	}
+	if mac == "" {
+		for _, m := range old {
+			_ = s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", []string{m.MAC})
+		}
+		return s.St.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID})
+	}
+	if len(old) == 1 && old[0].MAC == mac {
+		return nil
+	}
+	owners, err := s.St.MACsByAddress(ctx, []string{mac})
+	if err != nil {
+		return err
+	}
+	for _, o := range owners {
+		var other store.Node
+		otherName := o.Node.Hex()
+		if s.St.GetByID(ctx, store.Nodes, o.Node, &other) == nil {
+			otherName = other.Name
+		}
+		s.warn(fmt.Sprintf("MAC %s moved from node '%s' to node '%s'", mac, otherName, nd.Name))
+	}
+	if err := s.St.DeleteWhere(ctx, store.MACs, "mac", []string{mac}); err != nil {
+		return err
+	}
+	if err := s.St.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID}); err != nil {
+		return err
+	}
+	err = s.St.Insert(ctx, store.MACs, store.MAC{ID: store.NewID(), MAC: mac, Node: nd.ID})
+	if errors.Is(err, store.ErrExists) {
+		return Failf("MAC %s was bound to another node at the same time; try again", mac)
+	}
+	return err
+}
+
+// prepareSetIP validates `--interface IF IP` and returns the step that
+// claims the new address and releases the old one.
+func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipText string) (func() error, error) {
+	var g store.Group
+	if err := s.St.GetByID(ctx, store.Groups, nd.Group, &g); err != nil {
+		return nil, err
+	}
+	i := findIface(&g, ifName)
+	if i < 0 {
+		return nil, Failf("No such interface '%s'", ifName)
+	}
+	ifc := g.Interfaces[i]
+	ver := ipam.Version(ipText)
+	if ver == 0 {
+		return nil, Failf("Wrong IP address is provided")
+	}
+	slot := slotOf(&ifc, ver)
+	if slot == nil {
+		return nil, Failf("No IPv%d network is configured for interface '%s'", ver, ifName)
+	}
+	var n store.Network
+	if err := s.St.GetByID(ctx, store.Networks, *slot, &n); err != nil {
+		return nil, err
+	}
+	off, err := parseIn(&n, ipText)
+	if err != nil {
+		return nil, err
+	}
+	old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Network: &n.ID, Iface: ifc.ID})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if len(old) == 1 && old[0].Offset == off.Key() {
+			return nil
+		}
+		if err := s.claimAt(ctx, &n, off, store.KindNode, nd.ID, ifc.ID); err != nil {
+			return err
+		}
+		return s.releaseAddresses(ctx, old)
+	}, nil
+}
+
+// moveNode moves a node to another group. Addresses in networks the new
+// group also uses are kept (preferring the interface of the same name);
+// the others are released and new ones allocated lowest-free.
+func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group) error {
+	old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
+	if err != nil {
+		return err
+	}
+	var from store.Group
+	if err := s.St.GetByID(ctx, store.Groups, nd.Group, &from); err != nil {
+		return err
+	}
+	oldName := map[string]string{}
+	for _, ifc := range from.Interfaces {
+		oldName[ifc.ID] = ifc.Name
+	}
+	nets, err := s.networksByID(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[store.ID]bool{}
+	type move struct {
+		addr  store.ID
+		iface string
+	}
+	var moves []move
+	type want struct {
+		net   *store.Network
+		iface string
+	}
+	var wants []want
+	ifaces := append([]store.Interface(nil), to.Interfaces...)
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+	pick := func(ifc store.Interface, net store.ID, sameName bool) bool {
+		for _, a := range old {
+			if !used[a.ID] && a.Network == net && (!sameName || oldName[a.Iface] == ifc.Name) {
+				used[a.ID] = true
+				moves = append(moves, move{a.ID, ifc.ID})
+				return true
+			}
+		}
+		return false
+	}
+	var rest []struct {
+		ifc store.Interface
+		net store.ID
+	}
+	for _, ifc := range ifaces {
+		for _, slot := range []*store.ID{ifc.Network4, ifc.Network6} {
+			if slot != nil && !pick(ifc, *slot, true) {
+				rest = append(rest, struct {
+					ifc store.Interface
+					net store.ID
+				}{ifc, *slot})
+			}
+		}
+	}
+	for _, r := range rest {
+		if !pick(r.ifc, r.net, false) {
+			if n, ok := nets[r.net]; ok {
+				wants = append(wants, want{n, r.ifc.ID})
+			}
+		}
+	}
+	var fresh []store.Address
+	for _, w := range wants {
+		got, err := s.allocateMany(ctx, w.net, store.KindNode, []ifaceClaim{{Owner: nd.ID, Iface: w.iface}})
+		if err != nil {
+			_ = s.releaseAddresses(ctx, fresh)
+			return Failf("Cannot move node '%s' to group '%s': %s", nd.Name, to.Name, err.Error())
+		}
+		fresh = append(fresh, got...)
+	}
+	for _, m := range moves {
+		if err := s.St.SetAddressIface(ctx, []store.ID{m.addr}, m.iface); err != nil {
+			return err
+		}
+	}
+	var drop []store.Address
+	for _, a := range old {
+		if !used[a.ID] {
+			drop = append(drop, a)
+		}
+	}
+	if err := s.releaseAddresses(ctx, drop); err != nil {
+		return err
+	}
+	return s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": to.ID})
+}
+
+// DeleteNodes removes nodes with their MACs, learned MACs and addresses.
+func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
+	if err := s.Guard(ctx); err != nil {
+		return err
+	}
+	var nodes []store.Node
+	for _, name := range names {
+		nd, err := s.Node(ctx, name)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, *nd)
+	}
+	ids := nodeIDs(nodes)
+	macs, err := s.St.MACsOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	if len(macs) > 0 {
+		list := make([]string, len(macs))
+		for i, m := range macs {
+			list[i] = m.MAC
+		}
+		if err := s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", list); err != nil {
+			return err
+		}
+		if err := s.St.DeleteWhere(ctx, store.MACs, "node", ids); err != nil {
+			return err
+		}
+	}
+	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode}); err != nil {
+		return err
+	}
+	return s.St.DeleteIDs(ctx, store.Nodes, ids)
+}
+
+// NodeIface is one interface of a node with its addresses.
+type NodeIface struct {
+	Name string `json:"name"`
+	IPv4 string `json:"ipv4"`
+	IPv6 string `json:"ipv6"`
+}
+
+// NodeStatusView is the last step a node reported and when.
+type NodeStatusView struct {
+	Step string    `json:"step"`
+	Time time.Time `json:"time"`
+	Age  string    `json:"age"`
+}
+
+// NodeView is a node as shown (and in -o json).
+type NodeView struct {
+	Name       string          `json:"name"`
+	Group      string          `json:"group"`
+	MAC        string          `json:"mac"`
+	Interfaces []NodeIface     `json:"interfaces"`
+	Switch     string          `json:"switch"`
+	Port       string          `json:"port"`
+	LocalBoot  bool            `json:"localboot"`
+	SetupBMC   bool            `json:"setupbmc"`
+	Service    bool            `json:"service"`
+	Status     *NodeStatusView `json:"status"`
+	Comment    string          `json:"comment"`
+}
+
+// NodeViews returns nodes for list and show: those named, or every node of
+// group (all groups when ""), ordered by group then name. It reads each
+// collection once, whatever the number of nodes.
+func (s *Service) NodeViews(ctx context.Context, group string, names []string) ([]NodeView, error) {
+	var nodes []store.Node
+	switch {
+	case len(names) > 0:
+		for _, n := range names {
+			nd, err := s.Node(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			nodes = append(nodes, *nd)
+		}
+	case group != "":
+		g, err := s.Group(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.St.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
+			return nil, err
+		}
+	default:
+		if err := s.St.List(ctx, store.Nodes, &nodes); err != nil {
+			return nil, err
+		}
+	}
+	var groups []store.Group
+	if err := s.St.List(ctx, store.Groups, &groups); err != nil {
+		return nil, err
+	}
+	groupByID := map[store.ID]*store.Group{}
+	ifName := map[string]string{}
+	for i := range groups {
+		groupByID[groups[i].ID] = &groups[i]
+		for _, ifc := range groups[i].Interfaces {
+			ifName[ifc.ID] = ifc.Name
+		}
+	}
+	nets, err := s.networksByID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switchNames, err := s.namesByID(ctx, store.Switches)
+	if err != nil {
+		return nil, err
+	}
+	filter := store.AddressFilter{Kind: store.KindNode}
+	var macFilter []store.ID
+	if len(names) > 0 || group != "" {
+		filter.Owners = nodeIDs(nodes)
+		macFilter = filter.Owners
+	}
+	addrs, err := s.St.FindAddresses(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	macs, err := s.St.MACsOf(ctx, macFilter)
+	if err != nil {
+		return nil, err
+	}
+	macOf := make(map[store.ID]string, len(macs))
+	for _, m := range macs {
+		macOf[m.Node] = m.MAC
+	}
+	type key struct {
+		node  store.ID
+		iface string
+	}
+	ifs := map[key]*NodeIface{}
+	perNode := map[store.ID][]*NodeIface{}
+	for _, a := range addrs {
+		n, ok := nets[a.Network]
+		if !ok {
+			continue
+		}
+		k := key{a.Owner, a.Iface}
+		ni := ifs[k]
+		if ni == nil {
+			ni = &NodeIface{Name: ifName[a.Iface]}
+			ifs[k] = ni
+			perNode[a.Owner] = append(perNode[a.Owner], ni)
+		}
+		if n.Version == 6 {
+			ni.IPv6 = addressText(n, a.Offset)
+		} else {
+			ni.IPv4 = addressText(n, a.Offset)
+		}
+	}
+	now := s.Now()
+	out := make([]NodeView, 0, len(nodes))
+	for _, nd := range nodes {
+		v := NodeView{Name: nd.Name, MAC: macOf[nd.ID], Port: nd.Port, LocalBoot: nd.LocalBoot,
+			SetupBMC: nd.SetupBMC, Service: nd.Service, Comment: nd.Comment, Interfaces: []NodeIface{}}
+		if g, ok := groupByID[nd.Group]; ok {
+			v.Group = g.Name
+		}
+		if nd.Switch != nil {
+			v.Switch = switchNames[*nd.Switch]
+		}
+		for _, ni := range perNode[nd.ID] {
+			v.Interfaces = append(v.Interfaces, *ni)
+		}
+		sort.Slice(v.Interfaces, func(i, j int) bool { return v.Interfaces[i].Name < v.Interfaces[j].Name })
+		if nd.Status != nil {
+			v.Status = &NodeStatusView{Step: nd.Status.Step, Time: nd.Status.Time.UTC(), Age: Age(now.Sub(nd.Status.Time))}
+		}
+		out = append(out, v)
+	}
+	if len(names) == 0 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	}
+	return out, nil
+}
+
+// Age prints a duration as Python's timedelta did, days included:
+// "0:05:12", "2 days, 3:04:05".
+func Age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	secs := int64(d / time.Second)
+	days := secs / 86400
+	secs %= 86400
+	hms := fmt.Sprintf("%d:%02d:%02d", secs/3600, secs%3600/60, secs%60)
+	switch days {
+	case 0:
+		return hms
+	case 1:
+		return "1 day, " + hms
+	}
+	return strconv.FormatInt(days, 10) + " days, " + hms
+}
