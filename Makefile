@@ -1,7 +1,7 @@
 # Luna in Go. `make deps` prepares a fresh Debian machine, `make test` runs
 # every test, `make demo` shows the CLI on the embedded store.
 GO       ?= go
-BINARIES := luna lunadb
+BINARIES := luna lunadb lweb
 export CGO_ENABLED ?= 0
 
 .PHONY: all build deps test fuzz lint demo clean
@@ -25,7 +25,7 @@ FUZZTIME ?= 10s
 fuzz:
 	@set -e; for spec in \
 	  internal/ipam:FuzzParseAddr internal/ipam:FuzzOffsetRoundTrip internal/ipam:FuzzSet \
-	  internal/hostlist:FuzzExpand; do \
+	  internal/hostlist:FuzzExpand internal/tracker:FuzzParseAnnounce; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg; \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Luna needs on a fresh Debian machine.
 set -euo pipefail
-apt_packages=(ca-certificates git make)
+apt_packages=(ca-certificates git make
+	aria2 python3-libtorrent) # real BitTorrent clients for the tracker tests
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,7 +43,7 @@ import (
 	"github.com/clustervision/luna-go/internal/cli"
 )
 
-type options_ struct {
+type config struct {
 	reps       int
 	nodes      int
 	batch      int
@@ -64,7 +63,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
-	var o options_
+	var o config
 	fs := flag.NewFlagSet("nodes", flag.ContinueOnError)
 	fs.IntVar(&o.reps, "n", 10, "timed repetitions of each command")
 	fs.IntVar(&o.nodes, "nodes", 10000, "nodes to add")
@@ -110,7 +109,7 @@ func (e env) environ() []string {
 }
 
 type harness struct {
-	o       options_
+	o       config
 	tmp     string
 	luna    string // path of bin/luna
 	rawfind string
@@ -120,7 +119,7 @@ type harness struct {
 	server  *exec.Cmd // lunadb, nil with -uri
 }
 
-func bench(ctx context.Context, o options_) (err error) {
+func bench(ctx context.Context, o config) (err error) {
 	h := &harness{o: o}
 	if h.luna, err = filepath.Abs(filepath.Join(o.bin, "luna")); err != nil {
 		return err
@@ -371,12 +370,13 @@ type pair struct {
 // sample is one timed run.
 type sample struct {
 	wall, cpu, server time.Duration
-	bytes             int64
+	out               int64 // bytes written to stdout, or documents decoded by a driver call
 }
 
 // result is every sample of one measured command.
 type result struct {
 	label   string
+	unit    string // of sample.out: "B" or "docs"
 	samples []sample
 }
 
@@ -415,6 +415,7 @@ func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return le
 func (h *harness) timeExec(ctx context.Context, cases []pair) ([]result, error) {
 	res := make([]result, 2*len(cases))
 	for i, c := range cases {
+		res[2*i].unit, res[2*i+1].unit = "B", "B"
 		res[2*i].label = "luna " + strings.Join(c.luna, " ")
 		res[2*i+1].label = "rawfind " + strings.Join(append([]string{"(Find node)"}, c.raw...), " ")
 		if c.raw != nil {
@@ -469,7 +470,7 @@ func (h *harness) timeOne(cmd *exec.Cmd) (sample, error) {
 		return sample{}, fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	st := cmd.ProcessState
-	return sample{wall: wall, cpu: st.UserTime() + st.SystemTime(), server: h.serverCPU() - srv0, bytes: out.n}, nil
+	return sample{wall: wall, cpu: st.UserTime() + st.SystemTime(), server: h.serverCPU() - srv0, out: out.n}, nil
 }
 
 // serverCPU is lunadb's user+system time so far (0 with -uri), from
@@ -498,14 +499,14 @@ func (h *harness) serverCPU() time.Duration {
 // the driver on a connection opened beforehand.
 func (h *harness) timeInProcess(ctx context.Context, client *mongo.Client, cases []pair, showName string) ([]result, error) {
 	type side struct {
-		label string
-		fn    func() (int64, error)
+		label, unit string
+		fn          func() (int64, error)
 	}
 	coll := client.Database(h.db).Collection("node")
 	var sides []side
 	for _, c := range cases {
 		args := c.luna
-		sides = append(sides, side{"cli.Main " + strings.Join(args, " "), func() (int64, error) {
+		sides = append(sides, side{"cli.Main " + strings.Join(args, " "), "B", func() (int64, error) {
 			var out counter
 			var errb bytes.Buffer
 			if code := cli.Main(ctx, args, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: h.env.getenv}); code != 0 {
@@ -516,29 +517,15 @@ func (h *harness) timeInProcess(ctx context.Context, client *mongo.Client, cases
 	}
 	filterAll, filterOne := bson.M{}, bson.M{"name": showName}
 	sides = append(sides,
-		side{"driver Find node, new connection", func() (int64, error) { return freshFind(ctx, h.uri, h.db, filterAll) }},
-		side{"driver Find node, open connection", func() (int64, error) { return find(ctx, coll, filterAll) }},
-		side{"driver FindOne " + showName + ", new connection", func() (int64, error) { return freshFind(ctx, h.uri, h.db, filterOne) }},
-		side{"driver FindOne " + showName + ", open connection", func() (int64, error) { return find(ctx, coll, filterOne) }},
+		side{"driver Find node, new connection", "docs", func() (int64, error) { return freshFind(ctx, h.uri, h.db, filterAll) }},
+		side{"driver Find node, open connection", "docs", func() (int64, error) { return find(ctx, coll, filterAll) }},
+		side{"driver FindOne " + showName + ", new connection", "docs", func() (int64, error) { return freshFind(ctx, h.uri, h.db, filterOne) }},
+		side{"driver FindOne " + showName + ", open connection", "docs", func() (int64, error) { return find(ctx, coll, filterOne) }},
 	)
-	var prof *os.File
-	if h.o.cpuProfile != "" {
-		var err error
-		if prof, err = os.Create(h.o.cpuProfile); err != nil {
-			return nil, err
-		}
-		defer prof.Close()
-	}
 	res := make([]result, len(sides))
 	fmt.Fprintf(os.Stderr, "timing in-process calls, %d repetitions", h.o.reps)
 	for rep := -1; rep < h.o.reps; rep++ {
 		for i, s := range sides {
-			profiling := prof != nil && i == 0 && rep >= 0
-			if profiling {
-				if err := pprof.StartCPUProfile(prof); err != nil {
-					return nil, err
-				}
-			}
 			runtime.GC()
 			srv0 := h.serverCPU()
 			cpu0 := processCPU()
@@ -547,23 +534,43 @@ func (h *harness) timeInProcess(ctx context.Context, client *mongo.Client, cases
 			wall := time.Since(start)
 			cpu := processCPU() - cpu0
 			srv := h.serverCPU() - srv0
-			if profiling {
-				pprof.StopCPUProfile()
-				profiling = false
-				prof = nil // one profile: the first timed run
-			}
 			if err != nil {
 				return nil, err
 			}
-			res[i].label = s.label
+			res[i].label, res[i].unit = s.label, s.unit
 			if rep >= 0 {
-				res[i].samples = append(res[i].samples, sample{wall: wall, cpu: cpu, server: srv, bytes: n})
+				res[i].samples = append(res[i].samples, sample{wall: wall, cpu: cpu, server: srv, out: n})
 			}
 		}
 		fmt.Fprint(os.Stderr, ".")
 	}
 	fmt.Fprintln(os.Stderr)
+	if h.o.cpuProfile != "" {
+		if err := profile(h.o.cpuProfile, h.o.reps, sides[0].fn); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// profile writes a CPU profile of reps more runs of fn (this process only:
+// the server's share is not in it).
+func profile(path string, reps int, fn func() (int64, error)) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	for i := 0; i < reps; i++ {
+		if _, err := fn(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // processCPU is this process's user+system time so far.
@@ -626,10 +633,10 @@ func (h *harness) report(adds []time.Duration, cases []pair, exe, inproc []resul
 	table := func(title string, rs []result) {
 		fmt.Println(title)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "command\tmedian\tp90\tmin\tcpu med\tserver med\tstdout bytes\t")
+		fmt.Fprintln(tw, "command\tmedian\tp90\tmin\tcpu med\tserver med\toutput\t")
 		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.label, ms(r.stat(wallOf, 0.5)), ms(r.stat(wallOf, 0.9)),
-				ms(r.stat(wallOf, 0)), ms(r.stat(cpuOf, 0.5)), ms(r.stat(serverOf, 0.5)), r.samples[0].bytes)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d %s\t\n", r.label, ms(r.stat(wallOf, 0.5)), ms(r.stat(wallOf, 0.9)),
+				ms(r.stat(wallOf, 0)), ms(r.stat(cpuOf, 0.5)), ms(r.stat(serverOf, 0.5)), r.samples[0].out, r.unit)
 		}
 		_ = tw.Flush()
 		fmt.Println()
@@ -682,5 +689,3 @@ func sum(v []time.Duration) time.Duration {
 	}
 	return t
 }
-
-var _ io.Writer = (*counter)(nil)

@@ -42,7 +42,7 @@ func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Clust
 	m := map[string]string{
 		"nodeprefix": c.NodePrefix, "nodedigits": itoa(c.NodeDigits), "user": c.User, "path": c.Path,
 		"debug": itoa(c.Debug), "cluster_ips": c.ClusterIPs, "frontend_address": c.FrontendAddress,
-		"frontend_port": itoa(c.FrontendPort), "frontend_https": yesno(c.FrontendHTTPS),
+		"frontend_port": itoa(c.FrontendPort), "frontend_https": yesno(c.FrontendHTTPS), "insecure_install": yesno(c.InsecureInstall),
 		"https_cert": c.HTTPSCert, "https_key": c.HTTPSKey,
 		"server_port": itoa(c.ServerPort), "tracker_interval": itoa(c.TrackerInterval),
 		"tracker_min_interval": itoa(c.TrackerMinInterval), "tracker_maxpeers": itoa(c.TrackerMaxPeers),
@@ -100,6 +100,7 @@ func (a *app) clusterShow() *cobra.Command {
 				obj[k], _ = strconv.Atoi(fields[k])
 			}
 			obj["frontend_https"] = c.FrontendHTTPS
+			obj["insecure_install"] = c.InsecureInstall
 			return a.printJSON(obj)
 		}
 		return a.printShow("", fields, dash(c.Comment))
@@ -117,6 +118,7 @@ func (a *app) clusterChange() *cobra.Command {
 	f.String("frontend_address", "", "Address of the controller's provisioning interface")
 	f.Int("frontend_port", 0, "Port of the boot server (lweb)")
 	f.String("frontend_https", "", "Serve boot and install scripts over HTTPS {y,yes,n,no}")
+	f.String("insecure_install", "", "Serve install scripts to anyone, as Luna 1.2 did {y,yes,n,no}")
 	f.String("https_cert", "", "Certificate file lweb serves HTTPS with")
 	f.String("https_key", "", "Key file of the HTTPS certificate")
 	f.Int("server_port", 0, "Internal server port")
@@ -134,9 +136,11 @@ func (a *app) clusterChange() *cobra.Command {
 	f.BoolP("comment", "C", false, "Change comment")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		// A choice option in 1.2 (argparse): a bad value is a usage error.
-		if v := strOpt(cmd, "frontend_https"); v != nil {
-			if _, err := luna.YesNo("frontend_https", *v); err != nil {
-				return usagef("argument --frontend_https: invalid choice: '%s' (choose from 'y', 'yes', 'n', 'no')", *v)
+		for _, yn := range []string{"frontend_https", "insecure_install"} {
+			if v := strOpt(cmd, yn); v != nil {
+				if _, err := luna.YesNo(yn, *v); err != nil {
+					return usagef("argument --%s: invalid choice: '%s' (choose from 'y', 'yes', 'n', 'no')", yn, *v)
+				}
 			}
 		}
 		return nil
@@ -146,7 +150,7 @@ func (a *app) clusterChange() *cobra.Command {
 			NodePrefix: strOpt(cmd, "nodeprefix"), NodeDigits: intOpt(cmd, "nodedigits"),
 			Path: strOpt(cmd, "path"), User: strOpt(cmd, "user"),
 			FrontendAddress: strOpt(cmd, "frontend_address"), FrontendPort: intOpt(cmd, "frontend_port"),
-			FrontendHTTPS: strOpt(cmd, "frontend_https"), HTTPSCert: strOpt(cmd, "https_cert"), HTTPSKey: strOpt(cmd, "https_key"),
+			FrontendHTTPS: strOpt(cmd, "frontend_https"), InsecureInstall: strOpt(cmd, "insecure_install"), HTTPSCert: strOpt(cmd, "https_cert"), HTTPSKey: strOpt(cmd, "https_key"),
 			ServerPort: intOpt(cmd, "server_port"), TrackerInterval: intOpt(cmd, "tracker_interval"),
 			TrackerMinInterval: intOpt(cmd, "tracker_min_interval"), TrackerMaxPeers: intOpt(cmd, "tracker_maxpeers"),
 			TorrentListenPortMin: intOpt(cmd, "torrent_listen_port_min"), TorrentListenPortMax: intOpt(cmd, "torrent_listen_port_max"),

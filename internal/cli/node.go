@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/render"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
@@ -174,6 +176,7 @@ func (a *app) nodeShow() *cobra.Command {
 	nameFlag(cmd)
 	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
 	cmd.Flags().BoolP("comment", "C", false, "Print comment")
+	cmd.Flags().StringP("script", "s", "", "Print the boot or install script lweb serves the node {boot,install}")
 	outputFlag(cmd)
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
 		js, err := jsonOutput(cmd)
@@ -183,6 +186,17 @@ func (a *app) nodeShow() *cobra.Command {
 		names, err := expand(expr)
 		if err != nil {
 			return err
+		}
+		if script := strOpt(cmd, "script"); script != nil {
+			if *script != "boot" && *script != "install" {
+				return usagef("argument --script/-s: invalid choice: %q (choose from 'boot', 'install')", *script)
+			}
+			for _, n := range names {
+				if err := a.printScript(ctx, s, n, *script); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		if boolOpt(cmd, "raw") {
 			for _, n := range names {
@@ -304,4 +318,37 @@ func (a *app) nodeDelete() *cobra.Command {
 		return s.DeleteNodes(ctx, names)
 	})
 	return cmd
+}
+
+// printScript prints what lweb would serve the node: its iPXE boot script
+// (with the token of its current boot, if any) or its install script.
+func (a *app) printScript(ctx context.Context, s *luna.Service, name, which string) error {
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	rd := &render.Renderer{Dir: filepath.Join(c.Path, "templates")}
+	var body []byte
+	if which == "boot" {
+		p, err := s.BootParams(ctx, name)
+		if err != nil {
+			return err
+		}
+		if body, err = rd.NodeBoot("ipxe", p); err != nil {
+			return err
+		}
+	} else {
+		p, err := s.InstallParams(ctx, name)
+		if err != nil {
+			return err
+		}
+		if p.Torrent == "" {
+			return luna.Failf("The osimage of node '%s' is not packed: it has no install script yet (luna osimage pack)", name)
+		}
+		if body, err = rd.InstallScript(p); err != nil {
+			return err
+		}
+	}
+	_, err = a.io.Out.Write(body)
+	return err
 }

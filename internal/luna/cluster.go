@@ -162,6 +162,7 @@ type ClusterChange struct {
 	FrontendAddress      *string
 	FrontendPort         *int
 	FrontendHTTPS        *string
+	InsecureInstall      *string
 	HTTPSCert            *string
 	HTTPSKey             *string
 	ServerPort           *int
@@ -265,6 +266,13 @@ func (s *Service) ChangeCluster(ctx context.Context, o ClusterChange) error {
 			return err
 		}
 		set["frontend_https"] = b
+	}
+	if o.InsecureInstall != nil {
+		b, err := YesNo("insecure_install", *o.InsecureInstall)
+		if err != nil {
+			return err
+		}
+		set["insecure_install"] = b
 	}
 	files := []struct {
 		key string

@@ -219,3 +219,117 @@ func TestConcurrentClaimLowest(t *testing.T) {
 		t.Errorf("%d claims stored (%v), want 101 (100 and the name server's)", c, err)
 	}
 }
+
+// TestConcurrentOverlappingNetworks: clients with their own connections add,
+// at the same moment, networks that all overlap each other but have
+// different bases (so the unique index on the base does not decide): a chain
+// 10.50.0.0/16 ⊃ 10.50.128.0/17 ⊃ … ⊃ 10.50.255.252/30. At most one may stay.
+func TestConcurrentOverlappingNetworks(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_URI") != "" {
+		t.Skip("helper process")
+	}
+	ctx := context.Background()
+	s, db := newTestService(t)
+	const first, last = 16, 30
+	const n = last - first + 1
+	svcs := make([]*Service, n)
+	for i := range svcs {
+		st, err := store.Open(ctx, testutil.URI(), db, "test server", 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close(ctx) })
+		svcs[i] = NewService(st)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			<-start
+			p := first + i
+			base := 1<<16 - 1<<(32-p)
+			o := NetworkAdd{Name: fmt.Sprintf("net%d", p), Network: fmt.Sprintf("10.50.%d.%d", base>>8, base&255),
+				Prefix: p, NSHostname: "master"}
+			errs <- svcs[i].AddNetwork(ctx, o)
+		}(i)
+	}
+	close(start)
+	won := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err == nil {
+			won++
+		} else if !strings.Contains(err.Error(), "overlaps") {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	views, err := s.NetworkViews(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won > 1 || len(views) != won {
+		var got []string
+		for _, v := range views {
+			got = append(got, fmt.Sprintf("%s/%d", v.Network, v.Prefix))
+		}
+		t.Fatalf("%d adds succeeded; networks stored: %v", won, got)
+	}
+	// What failed left no name server claim behind.
+	if c, _ := s.St.Count(ctx, store.Addresses); c != int64(won) {
+		t.Errorf("%d claims for %d networks", c, won)
+	}
+}
+
+// TestConcurrentOverlappingMoves: networks far apart are moved at the same
+// moment onto the nested chain of TestConcurrentOverlappingNetworks with
+// `network change --network --prefix`; at most one may end up there.
+func TestConcurrentOverlappingMoves(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_URI") != "" {
+		t.Skip("helper process")
+	}
+	ctx := context.Background()
+	s, db := newTestService(t)
+	const first, last = 16, 30
+	const n = last - first + 1
+	svcs := make([]*Service, n)
+	for i := range svcs {
+		if err := s.AddNetwork(ctx, NetworkAdd{Name: fmt.Sprintf("net%d", i), Network: fmt.Sprintf("10.%d.0.0", 100+i),
+			Prefix: 30, NSHostname: "master"}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(ctx, testutil.URI(), db, "test server", 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close(ctx) })
+		svcs[i] = NewService(st)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			<-start
+			p := first + i
+			base := 1<<16 - 1<<(32-p)
+			text := fmt.Sprintf("10.50.%d.%d", base>>8, base&255)
+			errs <- svcs[i].ChangeNetwork(ctx, fmt.Sprintf("net%d", i), NetworkChange{Network: &text, Prefix: &p})
+		}(i)
+	}
+	close(start)
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil && !strings.Contains(err.Error(), "overlaps") {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	var nets []store.Network
+	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nets {
+		a, _ := subnet(&nets[i])
+		for j := i + 1; j < len(nets); j++ {
+			if b, _ := subnet(&nets[j]); a.Overlaps(b) {
+				t.Errorf("stored networks overlap: %s and %s", a, b)
+			}
+		}
+	}
+}

@@ -276,8 +276,8 @@ func validateParams(p string) error {
 		}) >= 0 {
 			return Errorf("Interface parameters must be KEY=value lines: %s", quote(line))
 		}
-		if strings.ContainsAny(line, "`$\\") || strings.Contains(line, "EOF") {
-			return Errorf("Interface parameters must not contain '`', '$', '\\' or EOF: %s", quote(line))
+		if strings.ContainsAny(line, "`$\\") || strings.Contains(line, "LUNA_IFCFG") {
+			return Errorf("Interface parameters must not contain '`', '$', '\\' or LUNA_IFCFG: %s", quote(line))
 		}
 	}
 	return nil

@@ -63,6 +63,13 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 		}
 		return err
 	}
+	// No unique index can refuse an overlap, so check again now that this
+	// network is stored: of two overlapping networks added at once, the one
+	// checked last sees the other and withdraws (at worst both do).
+	if err := s.checkOverlap(ctx, sub, &n.ID, o.Network, o.Prefix); err != nil {
+		_ = s.St.Delete(ctx, store.Networks, n.ID)
+		return err
+	}
 	if err := s.claimAt(ctx, &n, nsOff, store.KindNameServer, n.ID, ""); err != nil {
 		_ = s.St.Delete(ctx, store.Networks, n.ID)
 		return err
@@ -274,6 +281,15 @@ func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChang
 			return Errorf("Network %s is defined already", sub.String())
 		}
 		return err
+	}
+	if _, moved := set["network"]; moved {
+		// As in AddNetwork: a network added or moved at the same moment may
+		// overlap the new range; check again now that it is stored.
+		if err := s.checkOverlap(ctx, sub, &n.ID, ipam.FormatAddr(sub.Base()), sub.Prefix()); err != nil {
+			_ = s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
+			rollback()
+			return err
+		}
 	}
 	if nsOff != nil {
 		for _, a := range oldNS {

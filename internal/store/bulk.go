@@ -92,3 +92,15 @@ func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) err
 	}
 	return nil
 }
+
+// learnedFor returns what the SNMP updater learned about the given MACs.
+func (s *Store) learnedFor(ctx context.Context, macs []string) ([]LearnedMAC, error) {
+	var out []LearnedMAC
+	err := s.find(ctx, SwitchMAC, bson.M{"mac": bson.M{"$in": macs}}, bson.D{{Key: "switch_id", Value: 1}, {Key: "port", Value: 1}}, &out)
+	return out, err
+}
+
+// LearnedOn is what boot discovery asks: where were these MACs seen.
+func (s *Store) LearnedOn(ctx context.Context, macs []string) ([]LearnedMAC, error) {
+	return s.learnedFor(ctx, macs)
+}

@@ -17,6 +17,7 @@ type Cluster struct {
 	FrontendHTTPS        bool   `bson:"frontend_https"`
 	HTTPSCert            string `bson:"https_cert"`
 	HTTPSKey             string `bson:"https_key"`
+	InsecureInstall      bool   `bson:"insecure_install"`
 	ServerPort           int    `bson:"server_port"`
 	TrackerInterval      int    `bson:"tracker_interval"`
 	TrackerMinInterval   int    `bson:"tracker_min_interval"`
@@ -162,6 +163,7 @@ type Node struct {
 	Service   bool        `bson:"service"`
 	Comment   string      `bson:"comment"`
 	Status    *NodeStatus `bson:"status,omitempty"`
+	BootToken string      `bson:"boot_token,omitempty"`
 }
 
 // MAC binds one MAC address to one node; unique both ways.
@@ -174,9 +176,24 @@ type MAC struct {
 // LearnedMAC is a MAC address seen on a switch port by the SNMP updater.
 type LearnedMAC struct {
 	ID       ID        `bson:"_id"`
-	Switch   ID        `bson:"switch"`
+	Switch   ID        `bson:"switch_id"`
 	MAC      string    `bson:"mac"`
 	Port     string    `bson:"port"`
 	PortName string    `bson:"portname"`
 	Updated  time.Time `bson:"updated"`
+}
+
+// TrackerPeer is one peer of one torrent as last announced to lweb's
+// tracker; info_hash and peer_id are lower-case hex, as in Luna 1.2.
+type TrackerPeer struct {
+	ID         ID        `bson:"_id"`
+	InfoHash   string    `bson:"info_hash"`
+	IP         string    `bson:"ip"`
+	Port       int       `bson:"port"`
+	PeerID     string    `bson:"peer_id"`
+	Updated    time.Time `bson:"updated"`
+	Uploaded   int64     `bson:"uploaded"`
+	Downloaded int64     `bson:"downloaded"`
+	Left       int64     `bson:"left"`
+	Status     string    `bson:"status,omitempty"`
 }

@@ -187,7 +187,7 @@ func (s *Store) CountWhere(ctx context.Context, coll, field string, value any) (
 // LearnedMACs lists what the SNMP updater saw, oldest switch first.
 func (s *Store) LearnedMACs(ctx context.Context) ([]LearnedMAC, error) {
 	var out []LearnedMAC
-	err := s.find(ctx, SwitchMAC, bson.M{}, bson.D{{Key: "switch", Value: 1}, {Key: "port", Value: 1}, {Key: "mac", Value: 1}}, &out)
+	err := s.find(ctx, SwitchMAC, bson.M{}, bson.D{{Key: "switch_id", Value: 1}, {Key: "port", Value: 1}, {Key: "mac", Value: 1}}, &out)
 	return out, err
 }
 

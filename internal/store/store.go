@@ -138,8 +138,10 @@ var indexes = []index{
 	{Addresses, bson.D{{Key: "owner", Value: 1}}, false},
 	{MACs, bson.D{{Key: "mac", Value: 1}}, true},
 	{MACs, bson.D{{Key: "node", Value: 1}}, true},
-	{SwitchMAC, bson.D{{Key: "switch", Value: 1}, {Key: "mac", Value: 1}}, true},
-	{Tracker, bson.D{{Key: "info_hash", Value: 1}, {Key: "peer", Value: 1}}, true},
+	{SwitchMAC, bson.D{{Key: "switch_id", Value: 1}, {Key: "mac", Value: 1}, {Key: "port", Value: 1}, {Key: "portname", Value: 1}}, true},
+	{SwitchMAC, bson.D{{Key: "mac", Value: 1}}, false},
+	{Tracker, bson.D{{Key: "info_hash", Value: 1}, {Key: "ip", Value: 1}, {Key: "port", Value: 1}}, true},
+	{Tracker, bson.D{{Key: "peer_id", Value: 1}}, false},
 }
 
 // ensureSchema creates the indexes and the schema version document on a new

@@ -1,0 +1,372 @@
+// Package lweb is Luna's boot server: the iPXE menu, node discovery, the
+// boot and install scripts and status reports under /luna, the static
+// /boot/ and /torrents/ files, the BitTorrent tracker, /healthz and
+// /metrics. A node booted by Luna 1.2 boots from it unchanged: same URLs,
+// query parameters, kernel arguments and status strings.
+package lweb
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/render"
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+// Server serves lweb's HTTP interface.
+type Server struct {
+	Svc         *luna.Service
+	Log         *slog.Logger
+	TrustProxy  bool // take the client address from X-Real-IP (lweb behind nginx)
+	Announce    http.HandlerFunc
+	Scrape      http.HandlerFunc
+	MenuTimeout time.Duration
+
+	metrics *metrics
+
+	mu        sync.Mutex
+	cluster   *store.Cluster
+	clusterAt time.Time
+	renderer  *render.Renderer
+}
+
+// clusterTTL bounds how stale the cached cluster settings may be.
+const clusterTTL = 2 * time.Second
+
+// settings returns the cluster document, cached for clusterTTL.
+func (s *Server) settings(ctx context.Context) (*store.Cluster, *render.Renderer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cluster != nil && time.Since(s.clusterAt) < clusterTTL {
+		return s.cluster, s.renderer, nil
+	}
+	c, err := s.Svc.Cluster(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(c.Path, "templates")
+	if s.renderer == nil || s.renderer.Dir != dir {
+		s.renderer = &render.Renderer{Dir: dir}
+	}
+	s.cluster, s.clusterAt = c, time.Now()
+	return c, s.renderer, nil
+}
+
+// Handler is the whole HTTP interface.
+func (s *Server) Handler() http.Handler {
+	if s.metrics == nil {
+		s.metrics = newMetrics(s.Svc)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/luna", s.luna)
+	mux.HandleFunc("/boot/", s.static("boot"))
+	mux.HandleFunc("/torrents/", s.static("torrents"))
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.Handle("/metrics", s.metrics.handler())
+	if s.Announce != nil {
+		mux.HandleFunc("/announce", s.count("announce", s.Announce))
+	}
+	if s.Scrape != nil {
+		mux.HandleFunc("/scrape", s.count("scrape", s.Scrape))
+	}
+	return s.metrics.instrument(s.Log, s.clientIP, mux)
+}
+
+func (s *Server) count(name string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name == "announce" {
+			s.metrics.announces.Inc()
+		}
+		h(w, r)
+	}
+}
+
+// clientIP is the address of the requester (X-Real-IP only behind a proxy).
+func (s *Server) clientIP(r *http.Request) string {
+	if s.TrustProxy {
+		if ip := strings.TrimSpace(r.Header.Get("X-Real-IP")); ip != "" {
+			return ip
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// arg is a query value as 1.2 read it: the last one, trimmed.
+func arg(r *http.Request, key string) string {
+	vs := r.URL.Query()[key]
+	if len(vs) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(vs[len(vs)-1])
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func writeScript(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(body)
+}
+
+func (s *Server) luna(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	switch step := arg(r, "step"); step {
+	case "boot":
+		s.menu(w, r)
+	case "discovery":
+		s.discovery(w, r)
+	case "install":
+		s.install(w, r)
+	case "":
+		httpError(w, http.StatusBadRequest, "missing argument step")
+	default:
+		httpError(w, http.StatusBadRequest, "unknown step "+strings.ToValidUTF8(step, "?"))
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.Log.Error("request failed", "url", r.URL.String(), "err", err)
+	httpError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (s *Server) menu(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, rd, err := s.settings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	names, err := s.Svc.NodeNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := rd.Menu(render.MenuData{BaseURL: luna.ClusterURL(c), Nodes: names, TimeoutMS: int(s.MenuTimeout / time.Millisecond)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeScript(w, body)
+}
+
+// maxHWData bounds the hwdata tokens read (asset tag + ${mac} + net0..net9).
+const maxHWData = 16
+
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hw := arg(r, "hwdata")
+	if hw == "" {
+		httpError(w, http.StatusBadRequest, "missing argument hwdata")
+		return
+	}
+	kind := arg(r, "type")
+	if kind == "" {
+		kind = "ipxe"
+	}
+	if kind != "ipxe" && kind != "syslinux" {
+		httpError(w, http.StatusNotFound, "unknown type")
+		return
+	}
+	tokens := strings.Split(hw, "|")
+	if len(tokens) > maxHWData {
+		tokens = tokens[:maxHWData]
+	}
+	chosen := arg(r, "node")
+	name, _, err := s.Svc.Discover(ctx, tokens, chosen)
+	var le *luna.Error
+	switch {
+	case errors.Is(err, luna.ErrUnknownNode):
+		s.Log.Info("discovery: unknown node", "hwdata", hw, "client", s.clientIP(r))
+		httpError(w, http.StatusNotFound, "node not identified")
+		return
+	case errors.As(err, &le) && chosen != "":
+		httpError(w, http.StatusBadRequest, le.Msg)
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	_, rd, err := s.settings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.Svc.NewBootToken(ctx, name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.Svc.BootParams(ctx, name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := rd.NodeBoot(kind, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Svc.SetNodeStatus(ctx, name, "boot.request"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Log.Info("boot script", "node", name, "client", s.clientIP(r))
+	writeScript(w, body)
+}
+
+// authorized says whether a request may act for a node: it comes from one
+// of the node's addresses or carries the token of its current boot.
+func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (bool, error) {
+	if c.InsecureInstall {
+		return true, nil
+	}
+	ctx := r.Context()
+	nd, err := s.Svc.Node(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if tok := arg(r, "token"); tok != "" && nd.BootToken != "" &&
+		subtle.ConstantTimeCompare([]byte(tok), []byte(nd.BootToken)) == 1 {
+		return true, nil
+	}
+	ips, err := s.Svc.NodeIPs(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(ips, s.clientIP(r)), nil
+}
+
+func (s *Server) install(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := arg(r, "node")
+	if name == "" {
+		httpError(w, http.StatusBadRequest, "missing argument node")
+		return
+	}
+	c, rd, err := s.settings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ok, err := s.authorized(r, c, name)
+	var le *luna.Error
+	switch {
+	case errors.As(err, &le):
+		httpError(w, http.StatusBadRequest, le.Msg)
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	case !ok:
+		s.Log.Warn("install request refused: not from the node and no valid token", "node", name, "client", s.clientIP(r))
+		httpError(w, http.StatusForbidden, "forbidden: not from the node's address and no valid boot token")
+		return
+	}
+	if status := arg(r, "status"); status != "" {
+		if err := s.Svc.SetNodeStatus(ctx, name, status); err != nil {
+			if errors.As(err, &le) {
+				httpError(w, http.StatusBadRequest, le.Msg)
+				return
+			}
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	p, err := s.Svc.InstallParams(ctx, name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Torrent == "" {
+		httpError(w, http.StatusNotFound, "the osimage of node "+name+" is not packed")
+		return
+	}
+	body, err := rd.InstallScript(p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Svc.SetNodeStatus(ctx, name, "install.request"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeScript(w, body)
+}
+
+// static serves <cluster path>/<dir>/<file>: files only, no listings.
+func (s *Server) static(dir string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		c, _, err := s.settings(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(r.URL.Path, "/"+dir+"/")), "/")
+		if rel == "" || strings.Contains(rel, "/") {
+			httpError(w, http.StatusNotFound, "not found")
+			return
+		}
+		f, err := os.Open(filepath.Join(c.Path, dir, rel))
+		if err != nil {
+			httpError(w, http.StatusNotFound, "not found")
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			httpError(w, http.StatusNotFound, "not found")
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w}
+		http.ServeContent(cw, r, rel, st.ModTime(), f)
+		s.metrics.bytesServed.WithLabelValues(dir).Add(float64(cw.n))
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Svc.Cluster(r.Context()); err != nil {
+		httpError(w, http.StatusServiceUnavailable, "unhealthy: "+err.Error())
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,141 @@
+// Package render produces the scripts lweb serves: the iPXE boot menu, the
+// node boot scripts (iPXE and syslinux) and the install script. The
+// templates are written for Go's text/template and embedded; a file of the
+// same name in <cluster path>/templates overrides one.
+package render
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/clustervision/luna-go/internal/luna"
+)
+
+//go:embed templates/*.tmpl
+var builtin embed.FS
+
+// Template file names.
+const (
+	IPXEMenu         = "ipxe-menu.tmpl"
+	NodeBootIPXE     = "nodeboot-ipxe.tmpl"
+	NodeBootSyslinux = "nodeboot-syslinux.tmpl"
+	Install          = "install.sh.tmpl"
+)
+
+// MenuData is what the iPXE menu shows.
+type MenuData struct {
+	BaseURL   string
+	Nodes     []string
+	TimeoutMS int
+}
+
+// Renderer renders templates, preferring overrides in Dir. Overrides are
+// re-read when their modification time changes, so edits need no restart.
+type Renderer struct {
+	Dir string // <cluster path>/templates; "" = builtin only
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	mtime time.Time
+	tmpl  *template.Template
+}
+
+var funcs = template.FuncMap{"shq": ShellQuote}
+
+// ShellQuote quotes s as one word for the shell.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func (r *Renderer) template(name string) (*template.Template, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cache == nil {
+		r.cache = map[string]cached{}
+	}
+	var text []byte
+	var mtime time.Time
+	if r.Dir != "" {
+		path := filepath.Join(r.Dir, name)
+		st, err := os.Stat(path)
+		switch {
+		case err == nil:
+			if c, ok := r.cache[path]; ok && c.mtime.Equal(st.ModTime()) {
+				return c.tmpl, nil
+			}
+			if text, err = os.ReadFile(path); err != nil {
+				return nil, fmt.Errorf("read template: %w", err)
+			}
+			mtime = st.ModTime()
+			t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(string(text))
+			if err != nil {
+				return nil, fmt.Errorf("template %s: %w", path, err)
+			}
+			r.cache[path] = cached{mtime, t}
+			return t, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("template %s: %w", path, err)
+		}
+	}
+	if c, ok := r.cache[name]; ok {
+		return c.tmpl, nil
+	}
+	text, err := builtin.ReadFile("templates/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("no template %s", name)
+	}
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	r.cache[name] = cached{tmpl: t}
+	return t, nil
+}
+
+func (r *Renderer) render(name string, data any) ([]byte, error) {
+	t, err := r.template(name)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Menu renders the iPXE boot menu.
+func (r *Renderer) Menu(d MenuData) ([]byte, error) {
+	if d.TimeoutMS == 0 {
+		d.TimeoutMS = 10000
+	}
+	return r.render(IPXEMenu, d)
+}
+
+// NodeBoot renders a node boot script; kind is "ipxe" or "syslinux".
+func (r *Renderer) NodeBoot(kind string, p *luna.BootParams) ([]byte, error) {
+	switch kind {
+	case "ipxe", "":
+		return r.render(NodeBootIPXE, p)
+	case "syslinux":
+		return r.render(NodeBootSyslinux, p)
+	}
+	return nil, fmt.Errorf("unknown boot script type %q", kind)
+}
+
+// InstallScript renders the install script.
+func (r *Renderer) InstallScript(p *luna.InstallParams) ([]byte, error) {
+	return r.render(Install, p)
+}
