@@ -2,7 +2,8 @@
 # Installs what building and testing Luna needs on a fresh Debian machine.
 set -euo pipefail
 apt_packages=(ca-certificates git make
-	aria2 python3-libtorrent) # real BitTorrent clients for the tracker tests
+	aria2 python3-libtorrent # real BitTorrent clients for the tracker tests
+	snmpd snmp) # a real SNMP agent for the MAC updater tests
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

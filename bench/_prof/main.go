@@ -4,9 +4,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -71,6 +73,22 @@ func main() {
 		}
 	}
 	what := os.Args[1]
+	if what == "cpu" {
+		for _, args := range [][]string{{"node", "list"}, {"node", "list", "-o", "json"}, {"node", "show", "node05000"}, {"node", "list", "-g", "compute"}} {
+			var cpus, walls []time.Duration
+			var out string
+			for r := 0; r < 9; r++ {
+				c0, w0 := cpu(), time.Now()
+				out, _ = luna(args...)
+				cpus = append(cpus, cpu()-c0)
+				walls = append(walls, time.Since(w0))
+			}
+			sort.Slice(cpus, func(i, j int) bool { return cpus[i] < cpus[j] })
+			sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
+			fmt.Printf("%-22s cpu min %v med %v  wall min %v med %v  out %x\n", strings.Join(args, " "), cpus[0], cpus[4], walls[0], walls[4], sha256.Sum256([]byte(out)))
+		}
+		return
+	}
 	if what == "queries" {
 		db := client.Database("luna")
 		type q struct {

@@ -300,26 +300,19 @@ func (s *Service) SetNodeStatus(ctx context.Context, name, step string) error {
 	if !StepRe.MatchString(step) {
 		return Failf("Invalid status %s", quote(step))
 	}
-	nd, err := s.Node(ctx, name)
-	if err != nil {
+	if _, err := s.Node(ctx, name); err != nil {
 		return err
 	}
-	return s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"status": store.NodeStatus{Step: step, Time: s.Now().UTC()}})
+	return s.St.SetNodeStatuses(ctx, []store.StatusUpdate{{Node: name, Status: store.NodeStatus{Step: step, Time: s.Now().UTC()}}})
 }
 
-// NewBootToken gives a node a fresh per-boot token and returns it; the
-// install request of that boot must carry it (or come from the node's IP).
-func (s *Service) NewBootToken(ctx context.Context, name string) (string, error) {
+// NewToken returns a fresh per-boot token: lweb puts it on the node's kernel
+// command line and the install request of that boot must carry it (or come
+// from the node's own address).
+func NewToken() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	tok := hex.EncodeToString(b[:])
-	nd, err := s.Node(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	return tok, s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"boot_token": tok})
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // NodeIPs returns every address of a node as text.
@@ -353,7 +346,8 @@ var ErrUnknownNode = errors.New("node not identified")
 // chosen in the menu. A chosen name binds the first valid MAC (the boot
 // NIC's ${mac} comes first); otherwise a known MAC, then a MAC learned on
 // the switch port configured for a node (by port name, then by bridge port
-// number). It returns the node name and whether a MAC was just bound.
+// number), which is then bound. It returns the node name and whether a MAC
+// was just bound.
 func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) (string, bool, error) {
 	var macs []string
 	seen := map[string]bool{}
@@ -395,7 +389,7 @@ func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) 
 			}
 		}
 	}
-	learned, err := s.St.LearnedOn(ctx, macs)
+	learned, err := s.St.LearnedMACsByMAC(ctx, macs)
 	if err != nil {
 		return "", false, err
 	}
@@ -418,7 +412,7 @@ func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) 
 						if err := s.setMAC(ctx, &nodes[i], m); err != nil {
 							return "", false, err
 						}
-						return nodes[i].Name, false, nil
+						return nodes[i].Name, true, nil
 					}
 				}
 			}

@@ -87,6 +87,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger, getenv func(string) s
 	}
 	srv := &Server{Svc: svc, Log: log, TrustProxy: o.TrustProxy, MenuTimeout: o.MenuTimeout}
 	bg := startBackground(ctx, srv, svc, log)
+	srv.Start(ctx, bg)
 	defer bg.wait()
 
 	listen := o.Listen

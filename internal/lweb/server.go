@@ -36,6 +36,9 @@ type Server struct {
 	MenuTimeout time.Duration
 
 	metrics *metrics
+	cache   *bootCache
+	writer  *statusWriter
+	async   bool // Start ran: the cache is polled and statuses are flushed in the background
 
 	mu        sync.Mutex
 	cluster   *store.Cluster
@@ -67,9 +70,7 @@ func (s *Server) settings(ctx context.Context) (*store.Cluster, *render.Renderer
 
 // Handler is the whole HTTP interface.
 func (s *Server) Handler() http.Handler {
-	if s.metrics == nil {
-		s.metrics = newMetrics(s.Svc)
-	}
+	s.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/luna", s.luna)
 	mux.HandleFunc("/boot/", s.static("boot"))
@@ -91,6 +92,32 @@ func (s *Server) count(name string, h http.HandlerFunc) http.HandlerFunc {
 			s.metrics.announces.Inc()
 		}
 		h(w, r)
+	}
+}
+
+func (s *Server) init() {
+	if s.metrics == nil {
+		s.metrics = newMetrics(s.Svc)
+		s.cache = newBootCache(s.Svc, s.Log)
+		s.writer = newStatusWriter(s.Svc.St, s.Log)
+	}
+}
+
+// Start runs the background work of a long-lived server: it polls the
+// change marker every 500 ms and stores statuses every 500 ms. Without it
+// (tests), every request checks the marker and statuses are stored at once.
+func (s *Server) Start(ctx context.Context, bg *background) {
+	s.init()
+	s.async = true
+	bg.run(func() { s.cache.poll(ctx, 500*time.Millisecond) })
+	bg.run(func() { s.writer.run(ctx, 500*time.Millisecond) })
+}
+
+// record stores a node's status (and boot token), batched when running.
+func (s *Server) record(ctx context.Context, node, step, token string) {
+	s.writer.record(node, step, token)
+	if !s.async {
+		s.writer.flush(ctx)
 	}
 }
 
@@ -160,7 +187,10 @@ func (s *Server) menu(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.Svc.NodeNames(ctx)
+	if !s.async {
+		s.cache.check(ctx)
+	}
+	names, err := s.cache.nodeNames(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -195,45 +225,59 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	if len(tokens) > maxHWData {
 		tokens = tokens[:maxHWData]
 	}
+	if !s.async {
+		s.cache.check(ctx)
+	}
 	chosen := arg(r, "node")
-	name, _, err := s.Svc.Discover(ctx, tokens, chosen)
-	var le *luna.Error
-	switch {
-	case errors.Is(err, luna.ErrUnknownNode):
-		s.Log.Info("discovery: unknown node", "hwdata", hw, "client", s.clientIP(r))
-		httpError(w, http.StatusNotFound, "node not identified")
-		return
-	case errors.As(err, &le) && chosen != "":
-		httpError(w, http.StatusBadRequest, le.Msg)
-		return
-	case err != nil:
-		s.fail(w, r, err)
-		return
+	name, known := "", false
+	if chosen == "" {
+		var macs []string
+		for _, t := range tokens {
+			if m, err := luna.NormalizeMAC(strings.TrimSpace(t)); err == nil {
+				macs = append(macs, m)
+			}
+		}
+		name, known = s.cache.nodeByMAC(macs)
+	}
+	if !known {
+		var bound bool
+		var err error
+		name, bound, err = s.Svc.Discover(ctx, tokens, chosen)
+		var le *luna.Error
+		switch {
+		case errors.Is(err, luna.ErrUnknownNode):
+			s.Log.Info("discovery: unknown node", "hwdata", hw, "client", s.clientIP(r))
+			httpError(w, http.StatusNotFound, "node not identified")
+			return
+		case errors.As(err, &le) && chosen != "":
+			httpError(w, http.StatusBadRequest, le.Msg)
+			return
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		}
+		if bound {
+			s.cache.invalidate()
+		}
 	}
 	_, rd, err := s.settings(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.Svc.NewBootToken(ctx, name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := s.Svc.BootParams(ctx, name)
+	p, err := s.cache.bootParams(ctx, name)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	p.Token = luna.NewToken()
 	body, err := rd.NodeBoot(kind, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Svc.SetNodeStatus(ctx, name, "boot.request"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.Log.Info("boot script", "node", name, "client", s.clientIP(r))
+	s.record(ctx, name, "boot.request", p.Token)
+	s.Log.Debug("boot script", "node", name, "client", s.clientIP(r))
 	writeScript(w, body)
 }
 
@@ -248,9 +292,12 @@ func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (boo
 	if err != nil {
 		return false, err
 	}
-	if tok := arg(r, "token"); tok != "" && nd.BootToken != "" &&
-		subtle.ConstantTimeCompare([]byte(tok), []byte(nd.BootToken)) == 1 {
-		return true, nil
+	if tok := arg(r, "token"); tok != "" {
+		for _, want := range []string{s.writer.token(name), nd.BootToken} {
+			if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+				return true, nil
+			}
+		}
 	}
 	ips, err := s.Svc.NodeIPs(ctx, name)
 	if err != nil {
@@ -286,14 +333,11 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status := arg(r, "status"); status != "" {
-		if err := s.Svc.SetNodeStatus(ctx, name, status); err != nil {
-			if errors.As(err, &le) {
-				httpError(w, http.StatusBadRequest, le.Msg)
-				return
-			}
-			s.fail(w, r, err)
+		if !luna.StepRe.MatchString(status) {
+			httpError(w, http.StatusBadRequest, "invalid status")
 			return
 		}
+		s.record(ctx, name, status, "")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -306,15 +350,15 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "the osimage of node "+name+" is not packed")
 		return
 	}
+	if tok := s.writer.token(name); tok != "" {
+		p.Token = tok
+	}
 	body, err := rd.InstallScript(p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Svc.SetNodeStatus(ctx, name, "install.request"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	s.record(ctx, name, "install.request", "")
 	writeScript(w, body)
 }
 

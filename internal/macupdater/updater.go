@@ -176,10 +176,13 @@ func (u *Updater) Pass(ctx context.Context) (added int, err error) {
 			defer func() { <-sem }()
 			n, skipped, err := u.readSwitch(ctx, t, start)
 			total.Add(int64(n))
-			u.report(t, skipped, err)
+			if ctx.Err() == nil { // not a switch's fault when lweb stops
+				u.report(t, skipped, err)
+			}
 		}()
 	}
 	wg.Wait()
+	u.forgetOthers(targets)
 	added = int(total.Load())
 	u.learned.Add(int64(added))
 	if added > 0 {
@@ -234,6 +237,21 @@ func (u *Updater) report(t luna.SwitchTarget, skipped int, err error) {
 		u.log().Debug("MAC updater: switch "+t.Name+": "+msg, attrs...)
 	default:
 		u.log().Warn("MAC updater: switch "+t.Name+": "+msg, attrs...)
+	}
+}
+
+// forgetOthers drops the remembered problems of deleted switches.
+func (u *Updater) forgetOthers(targets []luna.SwitchTarget) {
+	keep := make(map[store.ID]bool, len(targets))
+	for _, t := range targets {
+		keep[t.ID] = true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for id := range u.problem {
+		if !keep[id] {
+			delete(u.problem, id)
+		}
 	}
 }
 

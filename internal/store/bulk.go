@@ -61,6 +61,7 @@ func (s *Store) DeleteIDs(ctx context.Context, coll string, ids []ID) error {
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -69,6 +70,7 @@ func (s *Store) DeleteWhere(ctx context.Context, coll, field string, values any)
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{field: bson.M{"$in": values}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -78,6 +80,7 @@ func (s *Store) UnsetRefs(ctx context.Context, coll, field string, id ID) error 
 	if err != nil {
 		return fmt.Errorf("update %s: %w", coll, err)
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -90,17 +93,6 @@ func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) err
 	if err != nil {
 		return fmt.Errorf("update addresses: %w", err)
 	}
+	s.touch(ctx, Addresses)
 	return nil
-}
-
-// learnedFor returns what the SNMP updater learned about the given MACs.
-func (s *Store) learnedFor(ctx context.Context, macs []string) ([]LearnedMAC, error) {
-	var out []LearnedMAC
-	err := s.find(ctx, SwitchMAC, bson.M{"mac": bson.M{"$in": macs}}, bson.D{{Key: "switch_id", Value: 1}, {Key: "port", Value: 1}}, &out)
-	return out, err
-}
-
-// LearnedOn is what boot discovery asks: where were these MACs seen.
-func (s *Store) LearnedOn(ctx context.Context, macs []string) ([]LearnedMAC, error) {
-	return s.learnedFor(ctx, macs)
 }

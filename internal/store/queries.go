@@ -173,6 +173,9 @@ func (s *Store) DeleteAddresses(ctx context.Context, f AddressFilter) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("release addresses: %w", err)
 	}
+	if res.DeletedCount > 0 {
+		s.touch(ctx, Addresses)
+	}
 	return res.DeletedCount, nil
 }
 

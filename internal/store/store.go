@@ -204,6 +204,7 @@ func (s *Store) Insert(ctx context.Context, coll string, doc any) error {
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", coll, err)
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -218,6 +219,11 @@ func (s *Store) InsertMany(ctx context.Context, coll string, docs []any) (int, e
 	if res != nil {
 		n = len(res.InsertedIDs)
 	}
+	defer func() {
+		if n > 0 {
+			s.touch(ctx, coll)
+		}
+	}()
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
@@ -304,6 +310,7 @@ func (s *Store) Set(ctx context.Context, coll string, id ID, set map[string]any,
 	if res.MatchedCount == 0 {
 		return ErrNotFound
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -316,6 +323,7 @@ func (s *Store) Delete(ctx context.Context, coll string, id ID) error {
 	if res.DeletedCount == 0 {
 		return ErrNotFound
 	}
+	s.touch(ctx, coll)
 	return nil
 }
 
@@ -370,6 +378,9 @@ func (s *Store) Dump(ctx context.Context) (string, error) {
 			return "", err
 		}
 		for cur.Next(ctx) {
+			if n == Meta && cur.Current.Lookup("_id").StringValue() == changesID {
+				continue // changes on every write, even one rolled back
+			}
 			j, err := bson.MarshalExtJSON(cur.Current, true, false)
 			if err != nil {
 				return "", err

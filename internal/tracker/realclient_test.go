@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clustervision/luna-go/internal/testutil"
 )
 
 const installHint = "install with: apt-get install aria2 python3-libtorrent"
@@ -216,7 +218,7 @@ func TestRealClients(t *testing.T) {
 		t.Fatalf("python3 cannot import libtorrent: %s", installHint)
 	}
 
-	st := newFixture(t, Settings{}).st
+	st, _ := testutil.Store(t)
 	tr := &Tracker{
 		Store: st,
 		Settings: func(context.Context) (Settings, error) {

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -74,11 +75,15 @@ func (s Settings) withDefaults() Settings {
 // request and is refused with an error.
 func (s Settings) PeerCount(numWant int) (int, error) {
 	s = s.withDefaults()
+	limit := math.MaxInt
+	if s.MaxPeers <= math.MaxInt/10 {
+		limit = 10 * s.MaxPeers
+	}
 	switch {
 	case numWant < 0:
 		return min(DefaultNumWant, s.MaxPeers), nil
-	case numWant > 10*s.MaxPeers:
-		return 0, fmt.Errorf("numwant %d is over the limit of %d (10 x tracker_maxpeers)", numWant, 10*s.MaxPeers)
+	case numWant > limit:
+		return 0, fmt.Errorf("numwant %d is over the limit of %d (10 x tracker_maxpeers)", numWant, limit)
 	}
 	return min(numWant, s.MaxPeers), nil
 }
@@ -135,7 +140,8 @@ func (t *Tracker) settings(ctx context.Context) (Settings, error) {
 	return s.withDefaults(), nil
 }
 
-// ServeAnnounce answers GET /announce (BEP 3, BEP 7, BEP 23).
+// ServeAnnounce answers GET /announce (BEP 3, BEP 7, BEP 23); other
+// methods get 405.
 func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
@@ -311,10 +317,10 @@ func (t *Tracker) ExpireLoop(ctx context.Context, every time.Duration) {
 }
 
 func allowGet(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if r.Method == http.MethodGet {
 		return true
 	}
-	w.Header().Set("Allow", "GET, HEAD")
+	w.Header().Set("Allow", "GET")
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	return false
 }
@@ -346,9 +352,7 @@ func (t *Tracker) reply(w http.ResponseWriter, r *http.Request, status int, v ma
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	_, _ = w.Write(body)
 }
 
 // clientIP is the address the request came from (see Tracker).
