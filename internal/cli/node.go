@@ -48,7 +48,7 @@ func statusCell(st *luna.NodeStatusView) string {
 	if st == nil {
 		return "-"
 	}
-	return st.Step + " - " + st.Age
+	return st.Text()
 }
 
 func (a *app) nodeList() *cobra.Command {

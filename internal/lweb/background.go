@@ -27,11 +27,7 @@ func newTracker(srv *Server, svc *luna.Service, log *slog.Logger) *tracker.Track
 	}
 }
 
-// startBackground mounts the tracker and starts its expiry loop.
+// startBackground starts lweb's periodic work that is not tied to requests.
 func startBackground(ctx context.Context, srv *Server, svc *luna.Service, log *slog.Logger) *background {
-	bg := &background{}
-	tr := newTracker(srv, svc, log)
-	srv.Announce, srv.Scrape = tr.ServeAnnounce, tr.ServeScrape
-	bg.run(func() { tr.ExpireLoop(ctx, time.Minute) })
-	return bg
+	return &background{}
 }

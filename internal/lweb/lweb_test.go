@@ -278,6 +278,18 @@ func TestInstall(t *testing.T) {
 	if f.status("node001") != "install.download" {
 		t.Fatalf("status = %q", f.status("node001"))
 	}
+	// While it downloads, node list and show add the tracker's percentage.
+	if err := f.st.UpsertPeer(context.Background(), store.TrackerPeer{InfoHash: strings.Repeat("ab", 20), IP: "10.30.0.1",
+		Port: 6881, PeerID: luna.PeerIDHex("node001.cluster"), Updated: time.Now().UTC().Add(time.Second),
+		Downloaded: 256, Left: 768}); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.luna("node", "show", "node001"); !regexp.MustCompile(`status +\| install\.download \(25\.00% / last update [0-9]+sec\) - 0:00:0[0-9]`).MatchString(out) {
+		t.Fatalf("node show lacks the download percentage:\n%s", out)
+	}
+	if out := f.luna("node", "list", "-o", "json"); !strings.Contains(out, `"download_percent": 25`) {
+		t.Fatalf("node list -o json lacks download_percent:\n%s", out)
+	}
 	if rec := f.get("/luna?step=install&node=node001&status=bad%3Bstep", "10.30.0.1"); rec.Code != http.StatusBadRequest {
 		t.Fatalf("invalid status: %d, want 400", rec.Code)
 	}
@@ -321,4 +333,23 @@ func TestStaticAndMetrics(t *testing.T) {
 		t.Errorf("no access log line:\n%s", f.log.String())
 	}
 	_ = io.Discard
+}
+
+func TestTrackerMounted(t *testing.T) {
+	f := newFixture(t)
+	ih := strings.Repeat("%ab", 20)
+	rec := f.get("/announce?info_hash="+ih+"&peer_id=-qB0000-000000000000&port=6881&left=0&event=started", "10.30.0.1")
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Body.String(), "d") || strings.Contains(rec.Body.String(), "failure") {
+		t.Fatalf("announce: %d %q", rec.Code, rec.Body.String())
+	}
+	rec = f.get("/announce?info_hash=%ab&peer_id=-qB0000-000000000000&port=6881", "10.30.0.1")
+	if !strings.Contains(rec.Body.String(), "failure reason") {
+		t.Fatalf("a short info_hash must give a failure reason: %q", rec.Body.String())
+	}
+	if m := f.expect("/metrics", http.StatusOK); !strings.Contains(m, "luna_tracker_announces_total 2") {
+		t.Fatalf("announces not counted:\n%s", m)
+	}
+	if body := f.expect("/scrape", http.StatusOK); !strings.Contains(body, "8:completei1e") {
+		t.Fatalf("scrape: %q", body)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/render"
 	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/tracker"
 )
 
 // Server serves lweb's HTTP interface.
@@ -38,6 +39,7 @@ type Server struct {
 	metrics *metrics
 	cache   *bootCache
 	writer  *statusWriter
+	tracker *tracker.Tracker
 	async   bool // Start ran: the cache is polled and statuses are flushed in the background
 
 	mu        sync.Mutex
@@ -100,6 +102,10 @@ func (s *Server) init() {
 		s.metrics = newMetrics(s.Svc)
 		s.cache = newBootCache(s.Svc, s.Log)
 		s.writer = newStatusWriter(s.Svc.St, s.Log)
+		s.tracker = newTracker(s, s.Svc, s.Log)
+		if s.Announce == nil {
+			s.Announce, s.Scrape = s.tracker.ServeAnnounce, s.tracker.ServeScrape
+		}
 	}
 }
 
@@ -111,6 +117,7 @@ func (s *Server) Start(ctx context.Context, bg *background) {
 	s.async = true
 	bg.run(func() { s.cache.poll(ctx, 500*time.Millisecond) })
 	bg.run(func() { s.writer.run(ctx, 500*time.Millisecond) })
+	bg.run(func() { s.tracker.ExpireLoop(ctx, time.Minute) })
 }
 
 // record stores a node's status (and boot token), batched when running.
