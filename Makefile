@@ -25,7 +25,7 @@ FUZZTIME ?= 10s
 fuzz:
 	@set -e; for spec in \
 	  internal/ipam:FuzzParseAddr internal/ipam:FuzzOffsetRoundTrip internal/ipam:FuzzSet \
-	  internal/hostlist:FuzzExpand internal/tracker:FuzzParseAnnounce; do \
+	  internal/hostlist:FuzzExpand internal/lweb:FuzzDiscoveryParams internal/tracker:FuzzParseAnnounce; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg; \

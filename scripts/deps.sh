@@ -3,7 +3,8 @@
 set -euo pipefail
 apt_packages=(ca-certificates git make
 	aria2 python3-libtorrent # real BitTorrent clients for the tracker tests
-	snmpd snmp) # a real SNMP agent for the MAC updater tests
+	snmpd snmp # a real SNMP agent for the MAC updater tests
+	qemu-system-x86 ipxe-qemu) # a real iPXE client for the lweb boot test
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -30,11 +30,11 @@ func (s *Service) Cluster(ctx context.Context) (*store.Cluster, error) {
 // Guard refuses changes on the passive node of an HA pair: with cluster_ips
 // set, only the node holding the floating frontend address may change state.
 func (s *Service) Guard(ctx context.Context) error {
-	c, err := s.Cluster(ctx)
+	active, err := s.IsActive(ctx)
 	if err != nil {
 		return err
 	}
-	if c.ClusterIPs != "" && c.FrontendAddress != "" && !s.IsLocalIP(c.FrontendAddress) {
+	if !active {
 		return Failf("Inactive HA node.")
 	}
 	return nil

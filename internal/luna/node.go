@@ -531,13 +531,42 @@ type NodeView struct {
 	Comment    string          `json:"comment"`
 }
 
-// maxOwnerFilter is the most nodes whose addresses NodeViews selects by owner.
+// maxOwnerFilter is the most nodes whose addresses and MACs NodeViews
+// selects by owner; above it reading those of every node is cheaper, as
+// FerretDB tests each document against every element of an $in.
 const maxOwnerFilter = 100
+
+// nodeExtras are the addresses and MACs of some nodes, or of all (and more
+// than needed: NodeViews looks up only the nodes it shows).
+type nodeExtras struct {
+	addrs []store.Address
+	macs  []store.MAC
+	err   error
+}
+
+// nodeExtras reads the addresses and MACs of the nodes owners, or of every
+// node when owners is nil.
+func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras {
+	var x nodeExtras
+	x.addrs, x.err = s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners})
+	if x.err == nil {
+		x.macs, x.err = s.St.MACsOf(ctx, owners)
+	}
+	return x
+}
 
 // NodeViews returns nodes for list and show: those named, or every node of
 // group (all groups when ""), ordered by group then name. It reads each
 // collection once, whatever the number of nodes.
 func (s *Service) NodeViews(ctx context.Context, group string, names []string) ([]NodeView, error) {
+	// A list reads the addresses and MACs of every node while it reads the
+	// nodes: neither depends on the other, and on FerretDB each read is a
+	// scan of its whole collection.
+	var listed chan nodeExtras
+	if len(names) == 0 {
+		listed = make(chan nodeExtras, 1)
+		go func() { listed <- s.nodeExtras(ctx, nil) }()
+	}
 	var nodes []store.Node
 	switch {
 	case len(names) > 0:
@@ -581,26 +610,21 @@ func (s *Service) NodeViews(ctx context.Context, group string, names []string) (
 	if err != nil {
 		return nil, err
 	}
-	// Addresses and MACs of other nodes are read but never looked up. A
-	// large node set is not sent as $in: FerretDB tests each document
-	// against every element, and `node list -g` of 10,000 nodes took twice
-	// as long as reading every node's addresses.
-	filter := store.AddressFilter{Kind: store.KindNode}
-	var macFilter []store.ID
-	if (len(names) > 0 || group != "") && len(nodes) <= maxOwnerFilter {
-		filter.Owners = nodeIDs(nodes)
-		macFilter = filter.Owners
+	var x nodeExtras
+	switch {
+	case listed != nil:
+		x = <-listed
+	case len(nodes) <= maxOwnerFilter:
+		x = s.nodeExtras(ctx, nodeIDs(nodes))
+	default:
+		x = s.nodeExtras(ctx, nil)
 	}
-	addrs, err := s.St.FindAddresses(ctx, filter)
-	if err != nil {
-		return nil, err
+	if x.err != nil {
+		return nil, x.err
 	}
-	macs, err := s.St.MACsOf(ctx, macFilter)
-	if err != nil {
-		return nil, err
-	}
-	macOf := make(map[store.ID]string, len(macs))
-	for _, m := range macs {
+	addrs := x.addrs
+	macOf := make(map[store.ID]string, len(x.macs))
+	for _, m := range x.macs {
 		macOf[m.Node] = m.MAC
 	}
 	type key struct {

@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/macupdater"
 	"github.com/clustervision/luna-go/internal/tracker"
 )
 
@@ -27,7 +30,20 @@ func newTracker(srv *Server, svc *luna.Service, log *slog.Logger) *tracker.Track
 	}
 }
 
-// startBackground starts lweb's periodic work that is not tied to requests.
+// startBackground starts the switch MAC updater (SNMP, every 30 s, only
+// while this host holds the frontend address) and exports its counters.
 func startBackground(ctx context.Context, srv *Server, svc *luna.Service, log *slog.Logger) *background {
-	return &background{}
+	bg := &background{}
+	upd := &macupdater.Updater{Svc: svc, Log: log.With("component", "macupdater")}
+	srv.init()
+	srv.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_passes_total",
+			Help: "Passes of the switch MAC updater."}, func() float64 { return float64(upd.Stats().Passes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_learned_total",
+			Help: "New MAC addresses learned from switches."}, func() float64 { return float64(upd.Stats().Learned) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_failures_total",
+			Help: "Switches that could not be read."}, func() float64 { return float64(upd.Stats().Failures) }),
+	)
+	bg.run(func() { upd.Run(ctx) })
+	return bg
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -213,38 +214,64 @@ func (s *Server) menu(w http.ResponseWriter, r *http.Request) {
 // maxHWData bounds the hwdata tokens read (asset tag + ${mac} + net0..net9).
 const maxHWData = 16
 
+// discoveryRequest is a parsed `step=discovery` request.
+type discoveryRequest struct {
+	Tokens []string // hwdata tokens in order (asset tag, ${mac}, net0..net9)
+	MACs   []string // the valid MACs among them, lower case, in order, unique
+	Node   string   // the name chosen in the menu, if any
+	Kind   string   // ipxe or syslinux
+}
+
+// parseDiscovery reads the discovery parameters; a failure carries the
+// HTTP status to answer with.
+func parseDiscovery(q url.Values) (discoveryRequest, int, error) {
+	last := func(k string) string {
+		vs := q[k]
+		if len(vs) == 0 {
+			return ""
+		}
+		return strings.TrimSpace(vs[len(vs)-1])
+	}
+	d := discoveryRequest{Node: last("node"), Kind: last("type")}
+	hw := last("hwdata")
+	if hw == "" {
+		return d, http.StatusBadRequest, errors.New("missing argument hwdata")
+	}
+	if d.Kind == "" {
+		d.Kind = "ipxe"
+	}
+	if d.Kind != "ipxe" && d.Kind != "syslinux" {
+		return d, http.StatusNotFound, errors.New("unknown type")
+	}
+	d.Tokens = strings.Split(hw, "|")
+	if len(d.Tokens) > maxHWData {
+		d.Tokens = d.Tokens[:maxHWData]
+	}
+	seen := map[string]bool{}
+	for _, t := range d.Tokens {
+		if m, err := luna.NormalizeMAC(strings.TrimSpace(t)); err == nil && !seen[m] {
+			seen[m] = true
+			d.MACs = append(d.MACs, m)
+		}
+	}
+	return d, 0, nil
+}
+
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	hw := arg(r, "hwdata")
-	if hw == "" {
-		httpError(w, http.StatusBadRequest, "missing argument hwdata")
+	d, code, err := parseDiscovery(r.URL.Query())
+	if err != nil {
+		httpError(w, code, err.Error())
 		return
 	}
-	kind := arg(r, "type")
-	if kind == "" {
-		kind = "ipxe"
-	}
-	if kind != "ipxe" && kind != "syslinux" {
-		httpError(w, http.StatusNotFound, "unknown type")
-		return
-	}
-	tokens := strings.Split(hw, "|")
-	if len(tokens) > maxHWData {
-		tokens = tokens[:maxHWData]
-	}
+	kind, tokens, hw := d.Kind, d.Tokens, arg(r, "hwdata")
 	if !s.async {
 		s.cache.check(ctx)
 	}
-	chosen := arg(r, "node")
+	chosen := d.Node
 	name, known := "", false
 	if chosen == "" {
-		var macs []string
-		for _, t := range tokens {
-			if m, err := luna.NormalizeMAC(strings.TrimSpace(t)); err == nil {
-				macs = append(macs, m)
-			}
-		}
-		name, known = s.cache.nodeByMAC(macs)
+		name, known = s.cache.nodeByMAC(d.MACs)
 	}
 	if !known {
 		var bound bool
