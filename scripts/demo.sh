@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/luna-demo.XXXXXX)
 log="$work/lunadb.log"
 pid=
+lwebpid=
 cleanup() {
+	[ -n "$lwebpid" ] && kill "$lwebpid" 2>/dev/null && wait "$lwebpid" 2>/dev/null || true
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -42,5 +44,39 @@ run network show ipmi --reservedips
 run bmcsetup list
 run switch list
 run otherdev list
+
+# An OS image (a stand-in tree with one kernel), a group and nodes.
+mkdir -p "$work/img/lib/modules/5.10.0-9-amd64" "$work/img/boot"
+: > "$work/img/boot/vmlinuz-5.10.0-9-amd64"
+run osimage add -n compute -p "$work/img"
+run group add -n compute -o compute -N cluster
+run group change compute -b base
+run group change compute -i BMC -A
+run group change compute -i BMC --setnet ipmi
+run node add -g compute
+run node add -g compute -n 'node[002-004]'
+run node change -n node001 --mac 52:54:00:12:34:56 --service y
+run group show compute
+run node list
+run node show node001 --script boot
+
+# The boot server: what a booting node with MAC 52:54:00:12:34:56 gets.
+./bin/lweb --listen 127.0.0.1:0 >"$work/lweb.log" 2>&1 &
+lwebpid=$!
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's/.*msg="lweb listening" address=\([^ ]*\).*/\1/p' "$work/lweb.log")
+	[ -n "$addr" ] && break
+	kill -0 "$lwebpid" 2>/dev/null || { cat "$work/lweb.log"; exit 1; }
+	sleep 0.1
+done
+[ -n "$addr" ] || { echo "lweb did not start:"; cat "$work/lweb.log"; exit 1; }
+./bin/luna cluster change --frontend_address 127.0.0.1 --frontend_port "${addr##*:}"
+sleep 2.5 # lweb re-reads the cluster settings every 2 s
+fetch() { echo; echo "\$ curl 'http://$addr$1'"; curl -sS "http://$addr$1"; }
+fetch '/luna?step=discovery&hwdata=|52:54:00:12:34:56|'
+sleep 1 # statuses are stored every 500 ms
+run node show node001
+fetch '/healthz'
 echo
-echo "demo: done; stopping lunadb"
+echo "demo: done; stopping lweb and lunadb"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Luna needs on a fresh Debian machine.
 set -euo pipefail
-apt_packages=(ca-certificates git make
+apt_packages=(ca-certificates git make curl
 	aria2 python3-libtorrent # real BitTorrent clients for the tracker tests
 	snmpd snmp # a real SNMP agent for the MAC updater tests
 	qemu-system-x86 ipxe-qemu) # a real iPXE client for the lweb boot test
