@@ -58,55 +58,16 @@ func (a *app) otherdevList() *cobra.Command {
 }
 
 func (a *app) otherdevShow() *cobra.Command {
-	cmd := verb("show NAME", "Show other device")
-	nameFlag(cmd)
-	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
-	cmd.Flags().BoolP("comment", "C", false, "Print comment")
-	outputFlag(cmd)
-	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		names, err := expand(expr)
-		if err != nil {
-			return err
-		}
-		if boolOpt(cmd, "raw") {
-			for _, n := range names {
-				raw, err := s.Raw(ctx, store.OtherDevs, n)
-				if err != nil {
-					return err
-				}
-				if err := a.println(raw); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		views, err := s.OtherDevViews(ctx, names...)
-		if err != nil {
-			return err
-		}
-		if js {
-			if len(views) == 1 {
-				return a.printJSON(views[0])
-			}
-			return a.printJSON(views)
-		}
-		for _, v := range views {
-			if boolOpt(cmd, "comment") {
-				err = a.println(v.Comment)
-			} else {
-				err = a.printShow(v.Name, map[string]string{"connected": connectedCell(v.Connected)}, v.Comment)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return cmd
+	return hostlistShow[luna.OtherDevView]{
+		coll: store.OtherDevs,
+		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.OtherDevView, error) {
+			return s.OtherDevViews(ctx, names...)
+		},
+		comment: func(v luna.OtherDevView) string { return v.Comment },
+		table: func(v luna.OtherDevView) (string, map[string]string, string) {
+			return v.Name, map[string]string{"connected": connectedCell(v.Connected)}, v.Comment
+		},
+	}.command(a, "Show other device")
 }
 
 func (a *app) otherdevAdd() *cobra.Command {

@@ -52,56 +52,17 @@ func (a *app) switchList() *cobra.Command {
 }
 
 func (a *app) switchShow() *cobra.Command {
-	cmd := verb("show NAME", "Show switch")
-	nameFlag(cmd)
-	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
-	cmd.Flags().BoolP("comment", "C", false, "Print comment")
-	outputFlag(cmd)
-	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		names, err := expand(expr)
-		if err != nil {
-			return err
-		}
-		if boolOpt(cmd, "raw") {
-			for _, n := range names {
-				raw, err := s.Raw(ctx, store.Switches, n)
-				if err != nil {
-					return err
-				}
-				if err := a.println(raw); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		views, err := s.SwitchViews(ctx, names...)
-		if err != nil {
-			return err
-		}
-		if js {
-			if len(views) == 1 {
-				return a.printJSON(views[0])
-			}
-			return a.printJSON(views)
-		}
-		for _, v := range views {
-			if boolOpt(cmd, "comment") {
-				err = a.println(v.Comment)
-			} else {
-				err = a.printShow(v.Name, map[string]string{"ip": v.IP, "network": "[" + v.Network + "]",
-					"oid": v.OID, "read": v.Read, "rw": v.RW}, v.Comment)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return cmd
+	return hostlistShow[luna.SwitchView]{
+		coll: store.Switches,
+		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.SwitchView, error) {
+			return s.SwitchViews(ctx, names...)
+		},
+		comment: func(v luna.SwitchView) string { return v.Comment },
+		table: func(v luna.SwitchView) (string, map[string]string, string) {
+			return v.Name, map[string]string{"ip": v.IP, "network": "[" + v.Network + "]",
+				"oid": v.OID, "read": v.Read, "rw": v.RW}, v.Comment
+		},
+	}.command(a, "Show switch")
 }
 
 func switchFlags(cmd *cobra.Command, defaults bool) {

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustervision/luna-go/internal/luna"
+)
+
+// hostlistShow is `show` of the objects whose names expand hostlists
+// (switch, otherdev): --raw prints the stored documents, -o json one object
+// (or an array for several), --comment the comments, otherwise one
+// Parameter | Value table each.
+type hostlistShow[V any] struct {
+	coll    string
+	views   func(ctx context.Context, s *luna.Service, names []string) ([]V, error)
+	comment func(V) string
+	table   func(V) (name string, fields map[string]string, comment string)
+}
+
+func (h hostlistShow[V]) command(a *app, short string) *cobra.Command {
+	cmd := verb("show NAME", short)
+	nameFlag(cmd)
+	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
+	cmd.Flags().BoolP("comment", "C", false, "Print comment")
+	outputFlag(cmd)
+	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		names, err := expand(expr)
+		if err != nil {
+			return err
+		}
+		if boolOpt(cmd, "raw") {
+			for _, n := range names {
+				raw, err := s.Raw(ctx, h.coll, n)
+				if err != nil {
+					return err
+				}
+				if err := a.println(raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		views, err := h.views(ctx, s, names)
+		if err != nil {
+			return err
+		}
+		if js {
+			if len(views) == 1 {
+				return a.printJSON(views[0])
+			}
+			return a.printJSON(views)
+		}
+		for _, v := range views {
+			if boolOpt(cmd, "comment") {
+				err = a.println(h.comment(v))
+			} else {
+				err = a.printShow(h.table(v))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return cmd
+}
