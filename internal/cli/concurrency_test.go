@@ -57,15 +57,71 @@ func TestConcurrentReserve(t *testing.T) {
 	env.mustRun(t, "network", "add", "-n", "net40", "-N", "10.40.0.0", "-P", "24", "--ns_hostname", "master")
 
 	const procs = 20
-	args, _ := json.Marshal([]string{"network", "change", "net40", "--reserve", "10.40.0.200"})
-	startFile := filepath.Join(dir, "start")
+	argv := make([][]string, procs)
+	for i := range argv {
+		argv[i] = []string{"network", "change", "net40", "--reserve", "10.40.0.200"}
+	}
+	codes := map[int]int{}
+	for i, r := range runConcurrently(t, env, dir, argv) {
+		codes[r.code]++
+		switch r.code {
+		case 0:
+			if r.stderr != "" {
+				t.Errorf("helper %d succeeded with stderr %q", i, r.stderr)
+			}
+		case 1:
+			if !strings.Contains(r.stderr, "already used") {
+				t.Errorf("helper %d: stderr %q, want one ERROR line saying the address is already used", i, r.stderr)
+			}
+		default:
+			t.Errorf("helper %d: exit %d, stderr %q", i, r.code, r.stderr)
+		}
+	}
+	if codes[0] != 1 || codes[1] != procs-1 {
+		t.Errorf("exit codes %v, want one 0 and %d times 1", codes, procs-1)
+	}
+
+	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	var n store.Network
+	if err := st.GetByName(context.Background(), store.Networks, "net40", &n); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := st.FindAddresses(context.Background(), store.AddressFilter{Network: &n.ID, Offset: ipam.OffsetFrom(200).Key()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || addrs[0].Kind != store.KindReserved {
+		t.Errorf("claims of 10.40.0.200: %+v, want one reservation", addrs)
+	}
+	if c, _ := st.Count(context.Background(), store.Addresses); c != 2 {
+		t.Errorf("%d claims in the store, want 2 (the reservation and the name server)", c)
+	}
+}
+
+// procResult is how one `luna` process ended.
+type procResult struct {
+	code   int
+	stderr string
+}
+
+// runConcurrently runs `luna` once per argument list, each in its own
+// process (this test binary, as TestHelperLuna), all released at the same
+// moment once every one has started. Each must print nothing on stdout and,
+// when it fails, exactly one ERROR line on stderr.
+func runConcurrently(t *testing.T, env lunaEnv, dir string, argv [][]string) []procResult {
+	t.Helper()
+	startFile := filepath.Join(t.TempDir(), "start")
 	type proc struct {
 		cmd         *exec.Cmd
 		out, errOut bytes.Buffer
 		ready       string
 		done        chan error
 	}
-	ps := make([]*proc, procs)
+	ps := make([]*proc, len(argv))
 	t.Cleanup(func() {
 		for _, p := range ps {
 			if p != nil {
@@ -74,7 +130,8 @@ func TestConcurrentReserve(t *testing.T) {
 		}
 	})
 	for i := range ps {
-		p := &proc{ready: filepath.Join(dir, fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
+		args, _ := json.Marshal(argv[i])
+		p := &proc{ready: filepath.Join(filepath.Dir(startFile), fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
 		p.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperLuna$", "-test.count=1", "-test.timeout=2m")
 		p.cmd.Env = append(os.Environ(),
 			"LUNA_TEST_MONGODB_URI="+testutil.URI(), // the helper's TestMain starts no server of its own
@@ -113,56 +170,348 @@ func TestConcurrentReserve(t *testing.T) {
 	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	codes := map[int]int{}
+	res := make([]procResult, len(ps))
 	for i, p := range ps {
 		err := <-p.done
-		code := 0
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			code = ee.ExitCode()
+			res[i].code = ee.ExitCode()
 		} else if err != nil {
 			t.Fatalf("helper %d: %v", i, err)
 		}
-		codes[code]++
-		stderr := p.errOut.String()
+		res[i].stderr = p.errOut.String()
 		if p.out.Len() != 0 {
-			t.Errorf("helper %d wrote to stdout: %q", i, p.out.String())
+			t.Errorf("helper %d (luna %s) wrote to stdout: %q", i, strings.Join(argv[i], " "), p.out.String())
 		}
-		switch code {
-		case 0:
-			if stderr != "" {
-				t.Errorf("helper %d succeeded with stderr %q", i, stderr)
+		if res[i].code != 0 && (!strings.HasPrefix(res[i].stderr, "ERROR: ") || strings.Count(res[i].stderr, "\n") != 1) {
+			t.Errorf("helper %d (luna %s): exit %d, stderr %q is not one ERROR line", i, strings.Join(argv[i], " "), res[i].code, res[i].stderr)
+		}
+	}
+	return res
+}
+
+// nodeCluster is a cluster for the concurrent node tests: group compute with
+// BOOTIF in 10.30.0.0/16, BMC in 10.31.0.0/16 and ib0 in fd00:30::/64.
+func nodeCluster(t *testing.T) (lunaEnv, string, *store.Store) {
+	t.Helper()
+	env, dir := newLunaEnv(t)
+	env.mustRun(t, "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
+	env.mustRun(t, "osimage", "add", "-n", "compute", "-p", osimageDir(t, dir))
+	env.mustRun(t, "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	env.mustRun(t, "network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
+	env.mustRun(t, "network", "add", "-n", "v6", "-N", "fd00:30::", "-P", "64", "--ns_hostname", "master")
+	env.mustRun(t, "group", "add", "-n", "compute", "-o", "compute", "-N", "cluster", "-bn", "ipmi")
+	env.mustRun(t, "group", "change", "compute", "-i", "ib0", "--add")
+	env.mustRun(t, "group", "change", "compute", "-i", "ib0", "--setnet", "v6")
+	st, _ := openDump(t, env)
+	return env, dir, st
+}
+
+// checkNodeClaims proves the invariants of nodes and their addresses: every
+// node has exactly one address on each network of its group's interfaces,
+// on the right interface; no two claims share an address; every node claim
+// belongs to an existing node; each network holds only the nodes' claims
+// and its name server's. It returns each node's addresses by network name.
+func checkNodeClaims(t *testing.T, st *store.Store) map[string]map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	var nodes []store.Node
+	var groups []store.Group
+	var nets []store.Network
+	if err := st.List(ctx, store.Nodes, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.List(ctx, store.Groups, &groups); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.List(ctx, store.Networks, &nets); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := st.FindAddresses(ctx, store.AddressFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netByID := map[store.ID]*store.Network{}
+	for i := range nets {
+		netByID[nets[i].ID] = &nets[i]
+	}
+	groupByID := map[store.ID]*store.Group{}
+	for i := range groups {
+		groupByID[groups[i].ID] = &groups[i]
+	}
+	nodeByID := map[store.ID]*store.Node{}
+	for i := range nodes {
+		nodeByID[nodes[i].ID] = &nodes[i]
+	}
+	type slot struct {
+		node store.ID
+		net  store.ID
+	}
+	got := map[slot][]store.Address{}
+	seen := map[string]bool{}
+	perNet := map[store.ID]int{}
+	nameServers := map[store.ID]int{}
+	for _, a := range addrs {
+		if k := a.Network.Hex() + "/" + a.Offset; seen[k] {
+			t.Errorf("address %s of network %s is claimed twice", a.Offset, netByID[a.Network].Name)
+		} else {
+			seen[k] = true
+		}
+		switch a.Kind {
+		case store.KindNode:
+			if nodeByID[a.Owner] == nil {
+				t.Errorf("orphan claim: %+v has no node", a)
+				continue
 			}
-		case 1:
-			if !strings.HasPrefix(stderr, "ERROR: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "already used") {
-				t.Errorf("helper %d: stderr %q, want one ERROR line saying the address is already used", i, stderr)
+			got[slot{a.Owner, a.Network}] = append(got[slot{a.Owner, a.Network}], a)
+			perNet[a.Network]++
+		case store.KindNameServer:
+			nameServers[a.Network]++
+		default:
+			t.Errorf("unexpected claim %+v", a)
+		}
+	}
+	out := map[string]map[string]string{}
+	want := map[store.ID]int{}
+	for _, nd := range nodes {
+		g := groupByID[nd.Group]
+		if g == nil {
+			t.Errorf("node %s has no group", nd.Name)
+			continue
+		}
+		out[nd.Name] = map[string]string{}
+		for _, ifc := range g.Interfaces {
+			for _, net := range []*store.ID{ifc.Network4, ifc.Network6} {
+				if net == nil {
+					continue
+				}
+				want[*net]++
+				cl := got[slot{nd.ID, *net}]
+				if len(cl) != 1 || cl[0].Iface != ifc.ID {
+					t.Errorf("node %s: claims %+v in network %s, want one on interface %s", nd.Name, cl, netByID[*net].Name, ifc.Name)
+					continue
+				}
+				out[nd.Name][netByID[*net].Name] = addressText(t, netByID[*net], cl[0].Offset)
+			}
+		}
+	}
+	for _, n := range nets {
+		if perNet[n.ID] != want[n.ID] || nameServers[n.ID] != 1 {
+			t.Errorf("network %s: %d node claims and %d name server claims, want %d and 1", n.Name, perNet[n.ID], nameServers[n.ID], want[n.ID])
+		}
+	}
+	return out
+}
+
+func addressText(t *testing.T, n *store.Network, key string) string {
+	t.Helper()
+	off, err := ipam.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ipam.NewNetwork(n.Base, n.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := sub.AddrAt(off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ipam.FormatAddr(ip)
+}
+
+// TestConcurrentNodeAdd: 20 administrators run `luna node add -g compute`
+// (auto-named) at the same moment, each in its own process. All succeed
+// with 20 consecutive names and, on each network, 20 distinct addresses:
+// the lowest 20, as allocation takes the lowest free one and moves on when
+// another process claimed it first.
+func TestConcurrentNodeAdd(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_ARGS") != "" {
+		t.Skip("helper process")
+	}
+	env, dir, st := nodeCluster(t)
+	const procs = 20
+	argv := make([][]string, procs)
+	for i := range argv {
+		argv[i] = []string{"node", "add", "-g", "compute"}
+	}
+	for i, r := range runConcurrently(t, env, dir, argv) {
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("helper %d: exit %d, stderr %q", i, r.code, r.stderr)
+		}
+	}
+	ips := checkNodeClaims(t, st)
+	if len(ips) != procs {
+		t.Errorf("%d nodes, want %d", len(ips), procs)
+	}
+	wantIPs := map[string]map[string]bool{"cluster": {}, "ipmi": {}, "v6": {}}
+	for k := 1; k <= procs; k++ {
+		wantIPs["cluster"][nthAddr(t, "10.30.0.0", k)] = true
+		wantIPs["ipmi"][nthAddr(t, "10.31.0.0", k)] = true
+		wantIPs["v6"][nthAddr(t, "fd00:30::", k)] = true
+	}
+	for k := 1; k <= procs; k++ {
+		name := fmt.Sprintf("node%03d", k)
+		got, ok := ips[name]
+		if !ok {
+			t.Errorf("no node %s", name)
+			continue
+		}
+		for net, ip := range got {
+			if !wantIPs[net][ip] {
+				t.Errorf("node %s: %s address %s is not one of the lowest %d or is given twice", name, net, ip, procs)
+			}
+			delete(wantIPs[net], ip)
+		}
+	}
+}
+
+// TestConcurrentNodeAddOverlapping: 20 processes add overlapping hostlists
+// at the same moment, process i nodes n(i+1)..n(i+5). Each either creates
+// all of its nodes with their addresses or fails with `already created`
+// and leaves nothing behind: the nodes that exist are exactly those of the
+// processes that succeeded.
+func TestConcurrentNodeAddOverlapping(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_ARGS") != "" {
+		t.Skip("helper process")
+	}
+	env, dir, st := nodeCluster(t)
+	const procs = 20
+	argv := make([][]string, procs)
+	for i := range argv {
+		argv[i] = []string{"node", "add", "-g", "compute", "-n", fmt.Sprintf("n[%d-%d]", i+1, i+5)}
+	}
+	res := runConcurrently(t, env, dir, argv)
+	want := map[string]bool{}
+	won := 0
+	for i, r := range res {
+		switch {
+		case r.code == 0 && r.stderr == "":
+			won++
+			for k := i + 1; k <= i+5; k++ {
+				name := fmt.Sprintf("n%d", k)
+				if want[name] {
+					t.Errorf("helper %d created %s, which another helper created too", i, name)
+				}
+				want[name] = true
+			}
+		case r.code == 255 && strings.Contains(r.stderr, "is already created"):
+		default:
+			t.Errorf("helper %d: exit %d, stderr %q", i, r.code, r.stderr)
+		}
+	}
+	t.Logf("%d of %d helpers succeeded", won, procs)
+	ips := checkNodeClaims(t, st)
+	for name := range ips {
+		if !want[name] {
+			t.Errorf("node %s exists but every helper adding it failed", name)
+		}
+	}
+	for name := range want {
+		if _, ok := ips[name]; !ok {
+			t.Errorf("node %s is missing", name)
+		}
+	}
+}
+
+// TestConcurrentNodeAddBatches: 20 processes each add 5 nodes of their own
+// at the same moment. Their batches of claims collide; every process must
+// still succeed, and together the 100 nodes must hold exactly the lowest
+// 100 addresses of each network, each once.
+func TestConcurrentNodeAddBatches(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_ARGS") != "" {
+		t.Skip("helper process")
+	}
+	env, dir, st := nodeCluster(t)
+	const procs, per = 20, 5
+	argv := make([][]string, procs)
+	for i := range argv {
+		argv[i] = []string{"node", "add", "-g", "compute", "-n", fmt.Sprintf("r%02dn[1-%d]", i, per)}
+	}
+	for i, r := range runConcurrently(t, env, dir, argv) {
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("helper %d: exit %d, stderr %q", i, r.code, r.stderr)
+		}
+	}
+	ips := checkNodeClaims(t, st)
+	if len(ips) != procs*per {
+		t.Errorf("%d nodes, want %d", len(ips), procs*per)
+	}
+	for net, base := range map[string]string{"cluster": "10.30.0.0", "ipmi": "10.31.0.0", "v6": "fd00:30::"} {
+		want := map[string]bool{}
+		for k := 1; k <= procs*per; k++ {
+			want[nthAddr(t, base, k)] = true
+		}
+		for name, got := range ips {
+			if !want[got[net]] {
+				t.Errorf("node %s: %s address %q is not one of the lowest %d or is given twice", name, net, got[net], procs*per)
+			}
+			delete(want, got[net])
+		}
+	}
+}
+
+// TestConcurrentGroupChangesAndNodes: while one administrator changes the
+// networks of a group's interfaces (setnet on compute, delnet on gpu,
+// interface delete on hpc), others add nodes to those groups, delete nodes
+// and move nodes, all at the same moment in their own processes. Afterwards
+// every node has exactly the addresses its group calls for and no claim is
+// left without its node.
+func TestConcurrentGroupChangesAndNodes(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_ARGS") != "" {
+		t.Skip("helper process")
+	}
+	env, dir, st := nodeCluster(t)
+	env.mustRun(t, "network", "add", "-n", "ib", "-N", "10.32.0.0", "-P", "16", "--ns_hostname", "master")
+	env.mustRun(t, "group", "change", "compute", "-i", "ib1", "--add")
+	env.mustRun(t, "node", "add", "-g", "compute", "-n", "base[01-30]")
+	env.mustRun(t, "group", "add", "-n", "gpu", "-o", "compute", "-N", "cluster")
+	env.mustRun(t, "node", "add", "-g", "gpu", "-n", "gpu[1-10]")
+	env.mustRun(t, "group", "add", "-n", "hpc", "-o", "compute", "-N", "cluster")
+	env.mustRun(t, "group", "change", "hpc", "-i", "ib0", "--add")
+	env.mustRun(t, "group", "change", "hpc", "-i", "ib0", "--setnet", "ib")
+	env.mustRun(t, "node", "add", "-g", "hpc", "-n", "hpc[1-10]")
+	checkNodeClaims(t, st)
+
+	argv := [][]string{
+		{"group", "change", "compute", "-i", "ib1", "--setnet", "ib"},
+		{"group", "change", "gpu", "-i", "BOOTIF", "--delnet"},
+		{"group", "change", "hpc", "-i", "ib0", "--delete"},
+	}
+	for i := 0; i < 5; i++ {
+		argv = append(argv, []string{"node", "add", "-g", "compute"})
+	}
+	for i := 0; i < 3; i++ {
+		argv = append(argv, []string{"node", "add", "-g", "gpu", "-n", fmt.Sprintf("gpu%d", 11+i)})
+		argv = append(argv, []string{"node", "add", "-g", "hpc", "-n", fmt.Sprintf("hpc%d", 11+i)})
+	}
+	for i := 0; i < 3; i++ {
+		argv = append(argv, []string{"node", "delete", fmt.Sprintf("base%02d", 30-i)})
+	}
+	argv = append(argv, []string{"node", "change", "gpu1", "-g", "compute"}, []string{"node", "change", "hpc1", "-g", "compute"})
+	for i, r := range runConcurrently(t, env, dir, argv) {
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("helper %d (luna %s): exit %d, stderr %q", i, strings.Join(argv[i], " "), r.code, r.stderr)
+		}
+	}
+	ips := checkNodeClaims(t, st)
+	if len(ips) != 50-3+5+6 {
+		t.Errorf("%d nodes, want %d", len(ips), 50-3+5+6)
+	}
+	for name, got := range ips {
+		switch {
+		case strings.HasPrefix(name, "gpu") && name != "gpu1":
+			if len(got) != 0 {
+				t.Errorf("node %s of gpu (no networks left) has addresses %v", name, got)
+			}
+		case strings.HasPrefix(name, "hpc") && name != "hpc1":
+			if len(got) != 1 || got["cluster"] == "" {
+				t.Errorf("node %s of hpc (BOOTIF only) has addresses %v", name, got)
 			}
 		default:
-			t.Errorf("helper %d: exit %d, stderr %q", i, code, stderr)
+			if len(got) != 4 || got["ib"] == "" {
+				t.Errorf("node %s of compute has addresses %v, want 4 with ib", name, got)
+			}
 		}
-	}
-	if codes[0] != 1 || codes[1] != procs-1 {
-		t.Errorf("exit codes %v, want one 0 and %d times 1", codes, procs-1)
-	}
-
-	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	var n store.Network
-	if err := st.GetByName(context.Background(), store.Networks, "net40", &n); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := st.FindAddresses(context.Background(), store.AddressFilter{Network: &n.ID, Offset: ipam.OffsetFrom(200).Key()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(addrs) != 1 || addrs[0].Kind != store.KindReserved {
-		t.Errorf("claims of 10.40.0.200: %+v, want one reservation", addrs)
-	}
-	if c, _ := st.Count(context.Background(), store.Addresses); c != 2 {
-		t.Errorf("%d claims in the store, want 2 (the reservation and the name server)", c)
 	}
 }

@@ -212,15 +212,17 @@ func (a *app) groupChange() *cobra.Command {
 	f.BoolP("edit", "e", false, "Edit the interface's parameters (ifcfg lines)")
 	f.String("rename", "", "New name of the interface")
 	f.BoolP("comment", "C", false, "Change comment")
-	f.Bool("bmcnetwork", false, "Not an option of group change")
+	// 1.2's `group add -bn NET` typed here: refused with a hint, with or without NET.
+	f.String("bmcnetwork", "", "Not an option of group change")
 	_ = f.MarkHidden("bmcnetwork")
 	optionalValue(cmd, "delnet")
+	optionalValue(cmd, "bmcnetwork")
 	for sp, long := range map[string]string{"--pre": "prescript", "--post": "postscript", "--part": "partscript",
 		"--ti": "torrent_if", "--sn": "setnet", "--dn": "delnet", "--nn": "rename", "-bn": "bmcnetwork"} {
 		alias(cmd, sp, long)
 	}
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
-		if boolOpt(cmd, "bmcnetwork") {
+		if cmd.Flags().Changed("bmcnetwork") {
 			return usagef("--bmcnetwork is an option of group add only: use 'luna group change %s -i BMC --add' and then '-i BMC --setnet NETWORK'", name)
 		}
 		var texts []string
@@ -268,8 +270,9 @@ func (a *app) groupChange() *cobra.Command {
 			}
 			return s.ChangeGroupInterface(ctx, name, op)
 		}
-		for _, fl := range []string{"add", "delete", "setnet", "delnet", "rename"} {
-			if cmd.Flags().Changed(fl) {
+		for _, fl := range []string{"add", "delete", "setnet", "delnet", "rename", "edit"} {
+			// --edit also goes with a text option (the man page's `--pre -e`).
+			if cmd.Flags().Changed(fl) && (fl != "edit" || len(texts) == 0) {
 				return usagef("--%s needs --interface", fl)
 			}
 		}

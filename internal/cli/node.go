@@ -276,6 +276,17 @@ func (a *app) nodeChange() *cobra.Command {
 	f.BoolP("comment", "C", false, "Change comment")
 	alias(cmd, "--sb", "setupbmc")
 	alias(cmd, "--sv", "service")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		// Choice options in 1.2 (argparse): a bad value is a usage error.
+		for _, yn := range []string{"localboot", "setupbmc", "service"} {
+			if v := strOpt(cmd, yn); v != nil {
+				if _, err := luna.YesNo(yn, *v); err != nil {
+					return usagef("argument --%s: invalid choice: '%s' (choose from 'y', 'yes', 'n', 'no')", yn, *v)
+				}
+			}
+		}
+		return nil
+	}
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
 		names, err := expand(expr)
 		if err != nil {

@@ -3,6 +3,7 @@ package luna
 import (
 	"context"
 	"errors"
+	"sort"
 
 	"github.com/clustervision/luna-go/internal/ipam"
 	"github.com/clustervision/luna-go/internal/store"
@@ -84,4 +85,189 @@ func (s *Service) releaseAddresses(ctx context.Context, addrs []store.Address) e
 		ids[i] = a.ID
 	}
 	return s.St.DeleteIDs(ctx, store.Addresses, ids)
+}
+
+// maxSyncPasses bounds syncNodeClaims on a group that keeps changing.
+const maxSyncPasses = 20
+
+// maxSyncOwners is the most nodes whose claims syncNodeClaims selects by
+// owner; above it one scan of every node claim is cheaper on FerretDB,
+// which tests each document against every element of an $in.
+const maxSyncOwners = 100
+
+// slotKey is one network of one group interface: a node has one address there.
+type slotKey struct {
+	iface string
+	net   store.ID
+}
+
+// syncNodeClaims makes the address claims of nodes match their group as it
+// is stored now: one address on every network of every interface, none on a
+// network or interface the group no longer has, none for a node that is
+// gone. Where two writers both gave a node an address in the same place the
+// lowest is kept, so writers that disagree converge.
+//
+// Every change of a group's interface networks (setnet) and of its nodes
+// (add, move) ends with it. A claim is written only after its node is in the
+// group, and delnet, interface delete and node delete remove the group's
+// reference or the node before its claims, so whichever of two concurrent
+// writers syncs last sees the writes of both. It reads the group, then the
+// claims, then the nodes, and loops until a pass changes nothing.
+//
+// With owners nil it covers every node of the group and every claim on the
+// group's interfaces; otherwise the given nodes, skipping those that are now
+// in another group.
+func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners []store.ID) error {
+	for pass := 0; ; pass++ {
+		if pass == maxSyncPasses {
+			return Failf("The interfaces of the group keep changing; try again")
+		}
+		var g store.Group
+		if err := s.St.GetByID(ctx, store.Groups, groupID, &g); err != nil {
+			return err
+		}
+		slots := map[slotKey]bool{}
+		ifaceIDs := map[string]bool{}
+		for _, ifc := range g.Interfaces {
+			ifaceIDs[ifc.ID] = true
+			for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
+				if n != nil {
+					slots[slotKey{ifc.ID, *n}] = true
+				}
+			}
+		}
+		mine := map[store.ID]bool{}
+		for _, id := range owners {
+			mine[id] = true
+		}
+		// Claims before nodes: a claim read here has its node in the list read below.
+		var claims []store.Address
+		switch {
+		case owners == nil:
+			all, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+			if err != nil {
+				return err
+			}
+			for _, a := range all {
+				if ifaceIDs[a.Iface] {
+					claims = append(claims, a)
+				}
+			}
+		case len(owners) <= maxSyncOwners:
+			var err error
+			if claims, err = s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners}); err != nil {
+				return err
+			}
+		default: // one scan instead of a long $in
+			all, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+			if err != nil {
+				return err
+			}
+			for _, a := range all {
+				if mine[a.Owner] {
+					claims = append(claims, a)
+				}
+			}
+		}
+		var nodes []store.Node
+		var err error
+		if owners != nil && len(owners) <= maxSyncOwners {
+			err = s.St.ListIDs(ctx, store.Nodes, owners, &nodes)
+		} else {
+			err = s.St.ListWhere(ctx, store.Nodes, "group", groupID, &nodes)
+		}
+		if err != nil {
+			return err
+		}
+		member := map[store.ID]bool{}
+		exists := map[store.ID]bool{}
+		var members []store.ID // in name order
+		for _, nd := range nodes {
+			exists[nd.ID] = true
+			if nd.Group == groupID && (owners == nil || mine[nd.ID]) {
+				member[nd.ID] = true
+				members = append(members, nd.ID)
+			}
+		}
+		if owners != nil && len(owners) > maxSyncOwners {
+			for id := range mine {
+				if !exists[id] {
+					// Not in the group now: gone, or moved (then not ours).
+					var nd store.Node
+					if err := s.St.GetByID(ctx, store.Nodes, id, &nd); err == nil {
+						exists[id] = true
+					} else if !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+			}
+		}
+		var drop []store.Address
+		held := map[store.ID]map[slotKey]store.Address{}
+		for _, a := range claims {
+			switch {
+			case member[a.Owner]:
+			case owners == nil || !exists[a.Owner]:
+				drop = append(drop, a) // its node left the group or is gone
+				continue
+			default:
+				continue // moved to another group: not ours
+			}
+			k := slotKey{a.Iface, a.Network}
+			if !slots[k] {
+				drop = append(drop, a)
+				continue
+			}
+			if held[a.Owner] == nil {
+				held[a.Owner] = map[slotKey]store.Address{}
+			}
+			if cur, ok := held[a.Owner][k]; !ok || a.Offset < cur.Offset {
+				if ok {
+					drop = append(drop, cur)
+				}
+				held[a.Owner][k] = a
+			} else {
+				drop = append(drop, a)
+			}
+		}
+		type want struct {
+			key  slotKey
+			reqs []ifaceClaim
+		}
+		var wants []want
+		ifaces := append([]store.Interface(nil), g.Interfaces...)
+		sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+		for _, ifc := range ifaces {
+			for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
+				if n == nil {
+					continue
+				}
+				k := slotKey{ifc.ID, *n}
+				var reqs []ifaceClaim
+				for _, id := range members {
+					if _, ok := held[id][k]; !ok {
+						reqs = append(reqs, ifaceClaim{Owner: id, Iface: ifc.ID})
+					}
+				}
+				if len(reqs) > 0 {
+					wants = append(wants, want{k, reqs})
+				}
+			}
+		}
+		if len(drop) == 0 && len(wants) == 0 {
+			return nil
+		}
+		if err := s.releaseAddresses(ctx, drop); err != nil {
+			return err
+		}
+		for _, w := range wants {
+			var n store.Network
+			if err := s.St.GetByID(ctx, store.Networks, w.key.net, &n); err != nil {
+				return err
+			}
+			if _, err := s.allocateMany(ctx, &n, store.KindNode, w.reqs); err != nil {
+				return err
+			}
+		}
+	}
 }

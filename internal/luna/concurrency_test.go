@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -331,5 +332,109 @@ func TestConcurrentOverlappingMoves(t *testing.T) {
 				t.Errorf("stored networks overlap: %s and %s", a, b)
 			}
 		}
+	}
+}
+
+// TestSyncNodeClaims: what concurrent writers can leave behind is repaired
+// by syncNodeClaims: a node given two addresses in one place keeps the
+// lowest, a missing address is allocated, a claim on a network or interface
+// the group no longer has is released, and (for the whole group) so is a
+// claim whose node is gone. Nodes of another group are left alone.
+func TestSyncNodeClaims(t *testing.T) {
+	if os.Getenv("LUNA_HELPER_URI") != "" {
+		t.Skip("helper process")
+	}
+	ctx := context.Background()
+	s, _ := newTestService(t)
+	for _, n := range []NetworkAdd{{Name: "cluster", Network: "10.40.0.0", Prefix: 16}, {Name: "ipmi", Network: "10.41.0.0", Prefix: 16}} {
+		n.NSHostname = "master"
+		if err := s.AddNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.St.Insert(ctx, store.OSImages, store.OSImage{ID: store.NewID(), Name: "img"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []GroupAdd{{Name: "compute", OSImage: "img", Network: "cluster", BMCNetwork: "ipmi"}, {Name: "other", OSImage: "img", Network: "cluster"}} {
+		if err := s.AddGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddNodes(ctx, "compute", []string{"n1", "n2", "n3", "n4"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddNodes(ctx, "other", []string{"o1"}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := s.Group(ctx, "compute")
+	cluster, _ := s.Network(ctx, "cluster")
+	ipmi, _ := s.Network(ctx, "ipmi")
+	node := func(name string) store.ID {
+		nd, err := s.Node(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nd.ID
+	}
+	boot := g.Interfaces[findIface(g, BootIf)].ID
+	claim := func(net *store.Network, off uint64, owner store.ID, iface string) {
+		t.Helper()
+		a := store.Address{ID: store.NewID(), Network: net.ID, Offset: ipam.OffsetFrom(off).Key(), Kind: store.KindNode, Owner: owner, Iface: iface}
+		if err := s.St.Insert(ctx, store.Addresses, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n1 got a second BOOTIF address above its own (10.40.0.1); n2 two
+	// others instead of its own; n3 lost its BMC address; n4 holds one on an
+	// interface the group does not have; a deleted node left one behind; o1,
+	// of another group, has one that is not compute's business.
+	claim(cluster, 100, node("n1"), boot)
+	n2, n3 := node("n2"), node("n3")
+	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &n2, Network: &cluster.ID}); err != nil {
+		t.Fatal(err)
+	}
+	claim(cluster, 202, n2, boot)
+	claim(cluster, 201, n2, boot)
+	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &n3, Network: &ipmi.ID}); err != nil {
+		t.Fatal(err)
+	}
+	claim(ipmi, 300, node("n4"), "no-such-interface")
+	claim(cluster, 400, store.NewID(), boot)
+	claim(cluster, 500, node("o1"), "no-such-interface")
+
+	if err := s.syncNodeClaims(ctx, g.ID, []store.ID{node("n1"), n2, n3, node("n4")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.syncNodeClaims(ctx, g.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[store.ID]string{}
+	for _, n := range []string{"n1", "n2", "n3", "n4", "o1"} {
+		names[node(n)] = n
+	}
+	ifNames := map[string]string{}
+	for _, gn := range []string{"compute", "other"} {
+		gg, _ := s.Group(ctx, gn)
+		for _, ifc := range gg.Interfaces {
+			ifNames[ifc.ID] = ifc.Name
+		}
+	}
+	var got []string
+	for _, a := range addrs {
+		n := cluster
+		if a.Network == ipmi.ID {
+			n = ipmi
+		}
+		got = append(got, fmt.Sprintf("%s:%s:%s", names[a.Owner], ifNames[a.Iface], addressText(n, a.Offset)))
+	}
+	sort.Strings(got)
+	want := "n1:BMC:10.41.0.1 n1:BOOTIF:10.40.0.1 n2:BMC:10.41.0.2 n2:BOOTIF:10.40.0.201 n3:BMC:10.41.0.3 n3:BOOTIF:10.40.0.3 " +
+		"n4:BMC:10.41.0.4 n4:BOOTIF:10.40.0.4 o1::10.40.1.244 o1:BOOTIF:10.40.0.5"
+	if strings.Join(got, " ") != want {
+		t.Errorf("after sync:\n got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }

@@ -224,15 +224,19 @@ func (s *Service) ChangeGroupInterface(ctx context.Context, name string, op Ifac
 	case op.DelNet != nil:
 		return s.delNet(ctx, g, i, *op.DelNet)
 	case op.Delete:
-		if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: ifc.ID}); err != nil {
-			return err
-		}
+		// The group first, then the claims: a node added at the same time
+		// either sees the interface gone or has its claims released here.
+		id := ifc.ID
 		g.Interfaces = append(g.Interfaces[:i], g.Interfaces[i+1:]...)
 		set := map[string]any{"interfaces": g.Interfaces}
 		if g.TorrentIf == op.Iface {
 			set["torrent_if"] = ""
 		}
-		return s.St.Set(ctx, store.Groups, g.ID, set)
+		if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
+			return err
+		}
+		_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id})
+		return err
 	case op.Rename != nil:
 		if err := ValidateName(IfaceName, *op.Rename); err != nil {
 			return err
@@ -313,34 +317,8 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		_ = s.releaseAddresses(ctx, claims)
 		return err
 	}
-	// Nodes added while we allocated have no address here yet.
-	return s.fillMissing(ctx, g, i, n)
-}
-
-// fillMissing allocates an address on interface i in network n for nodes of
-// the group that have none.
-func (s *Service) fillMissing(ctx context.Context, g *store.Group, i int, n *store.Network) error {
-	ifc := g.Interfaces[i]
-	var nodes []store.Node
-	if err := s.St.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
-		return err
-	}
-	have, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNode, Iface: ifc.ID})
-	if err != nil {
-		return err
-	}
-	got := map[store.ID]bool{}
-	for _, a := range have {
-		got[a.Owner] = true
-	}
-	var reqs []ifaceClaim
-	for _, nd := range nodes {
-		if !got[nd.ID] {
-			reqs = append(reqs, ifaceClaim{Owner: nd.ID, Iface: ifc.ID})
-		}
-	}
-	_, err = s.allocateMany(ctx, n, store.KindNode, reqs)
-	return err
+	// Nodes added, moved or deleted while we allocated.
+	return s.syncNodeClaims(ctx, g.ID, nil)
 }
 
 // delNet removes a network from interface i and releases the nodes' addresses in it.

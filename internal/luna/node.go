@@ -79,8 +79,9 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 	}
 	ids := nodeIDs(nodes)
 	undo := func() {
-		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+		// Nodes first: a concurrent setnet that sees a claim without its node drops it.
 		_ = s.St.DeleteIDs(ctx, store.Nodes, ids)
+		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
 	}
 	ifaces := append([]store.Interface(nil), g.Interfaces...)
 	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
@@ -102,6 +103,12 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 				return nil, Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error())
 			}
 		}
+	}
+	// The group's networks may have changed since it was read (a setnet or
+	// delnet at the same time): follow the group as stored now.
+	if err := s.syncNodeClaims(ctx, g.ID, ids); err != nil {
+		undo()
+		return nil, Errorf("Unable to allocate IP addresses: %s", err.Error())
 	}
 	out := make([]string, len(nodes))
 	for i, nd := range nodes {
@@ -318,7 +325,7 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 	}
 	off, err := parseIn(&n, ipText)
 	if err != nil {
-		return nil, err
+		return nil, refused(err) // 1.2: a failed -i reservation is exit 1
 	}
 	old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Network: &n.ID, Iface: ifc.ID})
 	if err != nil {
@@ -399,11 +406,20 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 			}
 		}
 	}
+	// The node joins the group before it claims anything there (see syncNodeClaims).
+	if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": to.ID}); err != nil {
+		return err
+	}
 	var fresh []store.Address
 	for _, w := range wants {
 		got, err := s.allocateMany(ctx, w.net, store.KindNode, []ifaceClaim{{Owner: nd.ID, Iface: w.iface}})
 		if err != nil {
 			_ = s.releaseAddresses(ctx, fresh)
+			if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": nd.Group}); err != nil {
+				return err
+			}
+			// What a concurrent setnet gave the node in the meantime goes too.
+			_ = s.syncNodeClaims(ctx, to.ID, nil)
 			return Failf("Cannot move node '%s' to group '%s': %s", nd.Name, to.Name, err.Error())
 		}
 		fresh = append(fresh, got...)
@@ -422,7 +438,7 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 	if err := s.releaseAddresses(ctx, drop); err != nil {
 		return err
 	}
-	return s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": to.ID})
+	return s.syncNodeClaims(ctx, to.ID, []store.ID{nd.ID})
 }
 
 // DeleteNodes removes nodes with their MACs, learned MACs and addresses.
@@ -443,6 +459,11 @@ func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
+	// The nodes go before their claims: a setnet at the same time that gives
+	// them an address after this drops it when it finds no node.
+	if err := s.St.DeleteIDs(ctx, store.Nodes, ids); err != nil {
+		return err
+	}
 	if len(macs) > 0 {
 		list := make([]string, len(macs))
 		for i, m := range macs {
@@ -455,10 +476,8 @@ func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
 			return err
 		}
 	}
-	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode}); err != nil {
-		return err
-	}
-	return s.St.DeleteIDs(ctx, store.Nodes, ids)
+	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+	return err
 }
 
 // NodeIface is one interface of a node with its addresses.
@@ -533,8 +552,10 @@ type NodeView struct {
 
 // maxOwnerFilter is the most nodes whose addresses and MACs NodeViews
 // selects by owner; above it reading those of every node is cheaper, as
-// FerretDB tests each document against every element of an $in.
-const maxOwnerFilter = 100
+// FerretDB tests each document against every element of an $in (with
+// 20,000 addresses an $in of 1,000 owners costs about as much as reading
+// them all, one of 10,000 twice as much).
+const maxOwnerFilter = 1000
 
 // nodeExtras are the addresses and MACs of some nodes, or of all (and more
 // than needed: NodeViews looks up only the nodes it shows).
@@ -559,11 +580,13 @@ func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras 
 // group (all groups when ""), ordered by group then name. It reads each
 // collection once, whatever the number of nodes.
 func (s *Service) NodeViews(ctx context.Context, group string, names []string) ([]NodeView, error) {
-	// A list reads the addresses and MACs of every node while it reads the
-	// nodes: neither depends on the other, and on FerretDB each read is a
-	// scan of its whole collection.
+	// A list of every node reads the addresses and MACs of every node while
+	// it reads the nodes: neither depends on the other, and on FerretDB each
+	// read is a scan of its whole collection. Returning early cancels it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var listed chan nodeExtras
-	if len(names) == 0 {
+	if len(names) == 0 && group == "" {
 		listed = make(chan nodeExtras, 1)
 		go func() { listed <- s.nodeExtras(ctx, nil) }()
 	}
