@@ -49,9 +49,6 @@ func TestHelperLuna(t *testing.T) {
 // same moment through the real CLI, each in its own process. Exactly one
 // succeeds; the others are told the address is already used.
 func TestConcurrentReserve(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_ARGS") != "" {
-		t.Skip("helper process")
-	}
 	env, dir := newLunaEnv(t)
 	env.mustRun(t, "cluster", "init", "--frontend_address", "10.40.0.254", "--user", "root", "--path", dir)
 	env.mustRun(t, "network", "add", "-n", "net40", "-N", "10.40.0.0", "-P", "24", "--ns_hostname", "master")
@@ -326,9 +323,6 @@ func addressText(t *testing.T, n *store.Network, key string) string {
 // the lowest 20, as allocation takes the lowest free one and moves on when
 // another process claimed it first.
 func TestConcurrentNodeAdd(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_ARGS") != "" {
-		t.Skip("helper process")
-	}
 	env, dir, st := nodeCluster(t)
 	const procs = 20
 	argv := make([][]string, procs)
@@ -372,9 +366,6 @@ func TestConcurrentNodeAdd(t *testing.T) {
 // and leaves nothing behind: the nodes that exist are exactly those of the
 // processes that succeeded.
 func TestConcurrentNodeAddOverlapping(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_ARGS") != "" {
-		t.Skip("helper process")
-	}
 	env, dir, st := nodeCluster(t)
 	const procs = 20
 	argv := make([][]string, procs)
@@ -419,9 +410,6 @@ func TestConcurrentNodeAddOverlapping(t *testing.T) {
 // still succeed, and together the 100 nodes must hold exactly the lowest
 // 100 addresses of each network, each once.
 func TestConcurrentNodeAddBatches(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_ARGS") != "" {
-		t.Skip("helper process")
-	}
 	env, dir, st := nodeCluster(t)
 	const procs, per = 20, 5
 	argv := make([][]string, procs)
@@ -458,9 +446,6 @@ func TestConcurrentNodeAddBatches(t *testing.T) {
 // every node has exactly the addresses its group calls for and no claim is
 // left without its node.
 func TestConcurrentGroupChangesAndNodes(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_ARGS") != "" {
-		t.Skip("helper process")
-	}
 	env, dir, st := nodeCluster(t)
 	env.mustRun(t, "network", "add", "-n", "ib", "-N", "10.32.0.0", "-P", "16", "--ns_hostname", "master")
 	env.mustRun(t, "group", "change", "compute", "-i", "ib1", "--add")

@@ -90,9 +90,6 @@ func newTestService(t *testing.T) (*Service, string) {
 // lowest free offset and retries on a duplicate key, together they must be
 // exactly offsets 1..100.
 func TestConcurrentClaimLowest(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_URI") != "" {
-		t.Skip("helper process")
-	}
 	ctx := context.Background()
 	s, db := newTestService(t)
 	if err := s.AddNetwork(ctx, NetworkAdd{Name: "net40", Network: "10.40.0.0", Prefix: 24, NSHostname: "master"}); err != nil {
@@ -226,9 +223,6 @@ func TestConcurrentClaimLowest(t *testing.T) {
 // different bases (so the unique index on the base does not decide): a chain
 // 10.50.0.0/16 ⊃ 10.50.128.0/17 ⊃ … ⊃ 10.50.255.252/30. At most one may stay.
 func TestConcurrentOverlappingNetworks(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_URI") != "" {
-		t.Skip("helper process")
-	}
 	ctx := context.Background()
 	s, db := newTestService(t)
 	const first, last = 16, 30
@@ -284,9 +278,6 @@ func TestConcurrentOverlappingNetworks(t *testing.T) {
 // moment onto the nested chain of TestConcurrentOverlappingNetworks with
 // `network change --network --prefix`; at most one may end up there.
 func TestConcurrentOverlappingMoves(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_URI") != "" {
-		t.Skip("helper process")
-	}
 	ctx := context.Background()
 	s, db := newTestService(t)
 	const first, last = 16, 30
@@ -341,9 +332,6 @@ func TestConcurrentOverlappingMoves(t *testing.T) {
 // the group no longer has is released, and (for the whole group) so is a
 // claim whose node is gone. Nodes of another group are left alone.
 func TestSyncNodeClaims(t *testing.T) {
-	if os.Getenv("LUNA_HELPER_URI") != "" {
-		t.Skip("helper process")
-	}
 	ctx := context.Background()
 	s, _ := newTestService(t)
 	for _, n := range []NetworkAdd{{Name: "cluster", Network: "10.40.0.0", Prefix: 16}, {Name: "ipmi", Network: "10.41.0.0", Prefix: 16}} {

@@ -44,7 +44,7 @@ func TestReadNonInteractiveError(t *testing.T) {
 func writeScript(t *testing.T, dir, body string) string {
 	t.Helper()
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh")
+		t.Fatal("the editor tests need /bin/sh (apt-get install dash)")
 	}
 	path := filepath.Join(dir, "editor.sh")
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
