@@ -4,7 +4,7 @@ GO       ?= go
 BINARIES := luna lunadb lweb
 export CGO_ENABLED ?= 0
 
-.PHONY: all build deps test fuzz lint demo clean
+.PHONY: all build deps test fuzz lint demo bench clean
 
 all: build
 
@@ -37,6 +37,13 @@ lint:
 
 demo: build
 	./scripts/demo.sh
+
+# The node benchmark (docs/BENCHMARKS.md): 10,000 nodes on a lunadb of its
+# own, luna against a raw driver read; about 15 minutes on 2 cores, so not
+# part of `make test`. BENCHFLAGS=-uri=mongodb://... uses an existing MongoDB.
+BENCHFLAGS ?= -n 10
+bench: build
+	$(GO) run ./bench/nodes $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
