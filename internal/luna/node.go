@@ -57,10 +57,15 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 		}
 		nodes = []store.Node{*nd}
 	} else {
-		if taken, err := s.St.ExistingNames(ctx, store.Nodes, names); err != nil {
-			return nil, err
-		} else if len(taken) > 0 {
-			return nil, AlreadyCreated(taken[0])
+		// A short list is checked first, so a taken name writes nothing; a
+		// long one relies on the unique index (an $in of thousands of
+		// names is a slow scan on FerretDB) and is rolled back below.
+		if len(names) <= maxOwnerFilter/10 {
+			if taken, err := s.St.ExistingNames(ctx, store.Nodes, names); err != nil {
+				return nil, err
+			} else if len(taken) > 0 {
+				return nil, AlreadyCreated(taken[0])
+			}
 		}
 		docs := make([]any, len(names))
 		for i, name := range names {
