@@ -4,7 +4,7 @@ GO       ?= go
 BINARIES := luna lunadb lweb
 export CGO_ENABLED ?= 0
 
-.PHONY: all build deps test fuzz lint demo bench clean
+.PHONY: all build deps test fuzz lint demo bench bench-lweb clean
 
 all: build
 
@@ -44,6 +44,14 @@ demo: build
 BENCHFLAGS ?= -n 10
 bench: build
 	$(GO) run ./bench/nodes $(BENCHFLAGS)
+
+# The lweb benchmark (docs/BENCHMARKS.md): discovery against nginx serving a
+# file of the same size, then 10,000 tracker peers announcing every 30 s, on
+# a lunadb of its own; needs nginx (apt-get install nginx). About 4 minutes;
+# not part of `make test`. LWEBBENCHFLAGS=-tracker-d=30s shortens the tracker load.
+LWEBBENCHFLAGS ?= -d 10s
+bench-lweb: build
+	$(GO) run ./bench/lweb $(LWEBBENCHFLAGS)
 
 clean:
 	rm -rf bin

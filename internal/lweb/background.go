@@ -30,6 +30,19 @@ func newTracker(srv *Server, svc *luna.Service, log *slog.Logger) *tracker.Track
 	}
 }
 
+// When running (Server.Start), the tracker answers from its copy of each
+// torrent's peers, kept up to date with the announces it records, and reads
+// the copy from the store again every trackerCopyTTL (only another lweb on
+// the same database writes there); it stores announces every
+// trackerFlushEvery, in one deletion and one insertion per torrent (see
+// tracker.Tracker.SwarmTTL). On lunadb each of those, like every read of the
+// copy, costs one scan of the tracker collection, where storing each
+// announce at once cost one scan per announce.
+const (
+	trackerCopyTTL    = 30 * time.Second
+	trackerFlushEvery = 5 * time.Second
+)
+
 // startBackground starts the switch MAC updater (SNMP, every 30 s, only
 // while this host holds the frontend address) and exports its counters.
 func startBackground(ctx context.Context, srv *Server, svc *luna.Service, log *slog.Logger) *background {

@@ -61,7 +61,7 @@ func (m *metrics) instrument(log *slog.Logger, clientIP func(*http.Request) stri
 		route := r.URL.Path
 		switch {
 		case route == "/luna":
-			route = "/luna?step=" + r.URL.Query().Get("step")
+			route = "/luna?step=" + query(r).Get("step")
 			if len(route) > 40 {
 				route = "/luna?step=other"
 			}

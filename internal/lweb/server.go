@@ -111,14 +111,18 @@ func (s *Server) init() {
 }
 
 // Start runs the background work of a long-lived server: it polls the
-// change marker every 500 ms and stores statuses every 500 ms. Without it
-// (tests), every request checks the marker and statuses are stored at once.
+// change marker every 500 ms, stores statuses every 500 ms, and has the
+// tracker answer from its in-memory copy of the peers and store announces
+// every trackerFlushEvery. Without it (tests), every request checks the
+// marker, and statuses and announces are stored at once.
 func (s *Server) Start(ctx context.Context, bg *background) {
 	s.init()
 	s.async = true
 	bg.run(func() { s.cache.poll(ctx, 500*time.Millisecond) })
 	bg.run(func() { s.writer.run(ctx, 500*time.Millisecond) })
 	bg.run(func() { s.tracker.ExpireLoop(ctx, time.Minute) })
+	s.tracker.SwarmTTL = trackerCopyTTL
+	bg.run(func() { s.tracker.FlushLoop(ctx, trackerFlushEvery) })
 }
 
 // record stores a node's status (and boot token), batched when running.
@@ -145,11 +149,20 @@ func (s *Server) clientIP(r *http.Request) string {
 
 // arg is a query value as 1.2 read it: the last one, trimmed.
 func arg(r *http.Request, key string) string {
-	vs := r.URL.Query()[key]
+	vs := query(r)[key]
 	if len(vs) == 0 {
 		return ""
 	}
 	return strings.TrimSpace(vs[len(vs)-1])
+}
+
+// query is the request's parsed query: r.Form once luna has parsed it
+// there, so that the arguments of a request are not parsed once each.
+func query(r *http.Request) url.Values {
+	if r.Form != nil {
+		return r.Form
+	}
+	return r.URL.Query()
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
@@ -169,6 +182,9 @@ func (s *Server) luna(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
+	// A GET has no body: ParseForm parses the query into r.Form, skipping
+	// malformed pairs as r.URL.Query does.
+	_ = r.ParseForm()
 	switch step := arg(r, "step"); step {
 	case "boot":
 		s.menu(w, r)

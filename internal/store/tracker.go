@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,18 +17,35 @@ import (
 // + "luna" that ltorrent, the master's seeder, announces with.
 const ServerPeerIDHex = "6c756e616c756e616c756e616c756e616c756e61"
 
+// PeerDocID is the _id of the document of peer (ip, port) of a torrent:
+// the first 12 bytes of the SHA-1 of the three, so that recording an
+// announce reads and writes by _id. FerretDB's SQLite backend turns only
+// an _id equality into an indexed lookup and scans the whole collection
+// for any other filter, which at 10,000 peers costs more than an announce
+// may.
+func PeerDocID(infoHash, ip string, port int) ID {
+	sum := sha1.Sum([]byte(infoHash + "\x00" + ip + "\x00" + strconv.Itoa(port)))
+	var id ID
+	copy(id[:], sum[:len(id)])
+	return id
+}
+
 // UpsertPeer records an announce: the document keyed by (info_hash, ip,
 // port) gets p's peer id, counters and update time, and p.Status when it is
 // not empty (an announce without an event keeps the last one). p.ID is
-// ignored.
+// ignored: a new document gets PeerDocID.
 //
-// An upsert is not atomic on FerretDB 1.24: two concurrent first announces
-// of the same peer may both try to insert, and the loser gets a
-// duplicate-key error from the unique index. The document then exists, so
-// the loser retries once as a plain update.
+// The write goes to the document with _id PeerDocID. It falls back to the
+// (info_hash, ip, port) filter when that conflicts with the unique index:
+// the peer's document has another _id (written by Luna 1.2 or by a tracker
+// before ids were derived), or a concurrent first announce of the same
+// peer inserted it first (an upsert is not atomic on FerretDB 1.24).
 func (s *Store) UpsertPeer(ctx context.Context, p TrackerPeer) error {
 	filter := bson.D{{Key: "info_hash", Value: p.InfoHash}, {Key: "ip", Value: p.IP}, {Key: "port", Value: p.Port}}
 	set := bson.D{
+		{Key: "info_hash", Value: p.InfoHash},
+		{Key: "ip", Value: p.IP},
+		{Key: "port", Value: p.Port},
 		{Key: "peer_id", Value: p.PeerID},
 		{Key: "updated", Value: p.Updated.UTC()},
 		{Key: "uploaded", Value: p.Uploaded},
@@ -38,12 +57,55 @@ func (s *Store) UpsertPeer(ctx context.Context, p TrackerPeer) error {
 	}
 	update := bson.D{{Key: "$set", Value: set}}
 	coll := s.db.Collection(Tracker)
-	_, err := coll.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	byID := bson.D{{Key: "_id", Value: PeerDocID(p.InfoHash, p.IP, p.Port)}}
+	_, err := coll.UpdateOne(ctx, byID, update, options.UpdateOne().SetUpsert(true))
 	if isDup(err) {
 		_, err = coll.UpdateOne(ctx, filter, update)
 	}
 	if err != nil {
 		return fmt.Errorf("record peer %s:%d of %s: %w", p.IP, p.Port, p.InfoHash, err)
+	}
+	return nil
+}
+
+// ReplacePeers deletes the tracker documents with the given _ids and then
+// inserts docs, each with its ID set (PeerDocID): the batched form of
+// UpsertPeer and DeletePeer for many peers, in two round trips whatever
+// their number (on FerretDB's SQLite backend one scan of the collection
+// instead of one per peer). Readers may see the peers missing between the
+// two. A document that conflicts with one of the same peer inserted
+// meanwhile (by another tracker) is stored with UpsertPeer instead.
+func (s *Store) ReplacePeers(ctx context.Context, ids []ID, docs []TrackerPeer) error {
+	coll := s.db.Collection(Tracker)
+	if len(ids) > 0 {
+		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+			return fmt.Errorf("store %d peers: %w", len(docs), err)
+		}
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	batch := make([]any, len(docs))
+	for i := range docs {
+		d := docs[i]
+		d.Updated = d.Updated.UTC()
+		batch[i] = d
+	}
+	_, err := coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(docs) || !isDup(we) {
+				return fmt.Errorf("store %d peers: %w", len(docs), err)
+			}
+			if err := s.UpsertPeer(ctx, docs[we.Index]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store %d peers: %w", len(docs), err)
 	}
 	return nil
 }
@@ -72,11 +134,16 @@ func (s *Store) ServerPeers(ctx context.Context, infoHash string, since time.Tim
 }
 
 // DeletePeer forgets one peer of a torrent (it announced "stopped");
-// forgetting a peer that is not recorded is not an error.
+// forgetting a peer that is not recorded is not an error. The document is
+// looked for by PeerDocID first, then by (info_hash, ip, port).
 func (s *Store) DeletePeer(ctx context.Context, infoHash, ip string, port int) error {
-	_, err := s.db.Collection(Tracker).DeleteOne(ctx, bson.D{
-		{Key: "info_hash", Value: infoHash}, {Key: "ip", Value: ip}, {Key: "port", Value: port},
-	})
+	coll := s.db.Collection(Tracker)
+	res, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: PeerDocID(infoHash, ip, port)}})
+	if err == nil && res.DeletedCount == 0 {
+		_, err = coll.DeleteOne(ctx, bson.D{
+			{Key: "info_hash", Value: infoHash}, {Key: "ip", Value: ip}, {Key: "port", Value: port},
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("forget peer %s:%d of %s: %w", ip, port, infoHash, err)
 	}

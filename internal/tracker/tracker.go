@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -113,6 +112,22 @@ type Tracker struct {
 	Log *slog.Logger
 	// TrustProxyHeaders takes the client address from X-Real-IP.
 	TrustProxyHeaders bool
+	// SwarmTTL, when positive, keeps each torrent's recorded peers in
+	// memory and answers announces from that copy, and stores announces
+	// in batches: Flush (or FlushLoop) must then run, and until it does
+	// an announce is in the copy only (the store, and with it scrape and
+	// `luna node show`, lag by up to the flush period). The copy is read
+	// from the store at a torrent's first announce and again once
+	// SwarmTTL old, so peers recorded by another tracker on the same
+	// database show up at most SwarmTTL late. Zero writes and reads the
+	// store at every announce.
+	//
+	// On FerretDB's SQLite backend, which scans the whole collection for
+	// any filter and for every update, storing an announce at once costs
+	// a scan of every recorded peer; a batch costs one.
+	SwarmTTL time.Duration
+
+	copies swarmCopies
 }
 
 func (t *Tracker) now() time.Time {
@@ -172,14 +187,20 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := t.now()
+	c := change{peer: store.TrackerPeer{
+		InfoHash: a.InfoHash, IP: a.IP, Port: a.Port, PeerID: a.PeerID, Updated: now,
+		Uploaded: a.Uploaded, Downloaded: a.Downloaded, Left: a.Left, Status: a.Event,
+	}}
 	if a.Event == "stopped" {
-		err = t.Store.DeletePeer(ctx, a.InfoHash, a.IP, a.Port)
+		c.deleted = true
 		want = 0
-	} else {
-		err = t.Store.UpsertPeer(ctx, store.TrackerPeer{
-			InfoHash: a.InfoHash, IP: a.IP, Port: a.Port, PeerID: a.PeerID, Updated: now,
-			Uploaded: a.Uploaded, Downloaded: a.Downloaded, Left: a.Left, Status: a.Event,
-		})
+	}
+	switch {
+	case t.SwarmTTL > 0: // stored by Flush
+	case c.deleted:
+		err = t.Store.DeletePeer(ctx, a.InfoHash, a.IP, a.Port)
+	default:
+		err = t.Store.UpsertPeer(ctx, c.peer)
 	}
 	if err != nil {
 		t.internal(w, r, err)
@@ -187,34 +208,18 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 
 	interval := time.Duration(set.Interval) * time.Second
-	fresh, err := t.Store.PeersOf(ctx, a.InfoHash, now.Add(-2*interval))
+	s := sampler{want: want}
+	offer := func(p *store.TrackerPeer) { s.add(p, p.IP == a.IP && p.Port == a.Port) }
+	if t.SwarmTTL > 0 {
+		err = t.swarmFromCopy(ctx, a.InfoHash, c, now, interval, offer)
+	} else {
+		err = t.swarmFromStore(ctx, a.InfoHash, now, interval, offer)
+	}
 	if err != nil {
 		t.internal(w, r, err)
 		return
 	}
-	servers, err := t.Store.ServerPeers(ctx, a.InfoHash, now.Add(-3*interval))
-	if err != nil {
-		t.internal(w, r, err)
-		return
-	}
-	swarm := dedup(append(fresh, servers...))
-	complete, incomplete := 0, 0
-	candidates := make([]store.TrackerPeer, 0, len(swarm))
-	for _, p := range swarm {
-		if p.Left == 0 {
-			complete++
-		} else {
-			incomplete++
-		}
-		if p.IP == a.IP && p.Port == a.Port {
-			continue
-		}
-		candidates = append(candidates, p)
-	}
-	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
-	if len(candidates) > want {
-		candidates = candidates[:want]
-	}
+	candidates, complete, incomplete := s.peers(), s.complete, s.incomplete
 
 	resp := map[string]any{
 		"interval":     set.Interval,
@@ -237,6 +242,24 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 	t.log().Debug("announce", "info_hash", a.InfoHash, "ip", a.IP, "port", a.Port,
 		"event", a.Event, "peers", len(candidates), "complete", complete, "incomplete", incomplete)
 	t.reply(w, r, http.StatusOK, resp)
+}
+
+// swarmFromStore gives each peer of infoHash that an answer may list to
+// visit, read from the store: the fresh peers and the server's seeders.
+func (t *Tracker) swarmFromStore(ctx context.Context, infoHash string, now time.Time, interval time.Duration, visit func(*store.TrackerPeer)) error {
+	fresh, err := t.Store.PeersOf(ctx, infoHash, now.Add(-2*interval))
+	if err != nil {
+		return err
+	}
+	servers, err := t.Store.ServerPeers(ctx, infoHash, now.Add(-3*interval))
+	if err != nil {
+		return err
+	}
+	swarm := dedup(append(fresh, servers...))
+	for i := range swarm {
+		visit(&swarm[i])
+	}
+	return nil
 }
 
 // ServeScrape answers GET /scrape (BEP 48): for each info_hash asked for,
