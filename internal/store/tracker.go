@@ -18,11 +18,12 @@ import (
 const ServerPeerIDHex = "6c756e616c756e616c756e616c756e616c756e61"
 
 // PeerDocID is the _id of the document of peer (ip, port) of a torrent:
-// the first 12 bytes of the SHA-1 of the three, so that recording an
-// announce reads and writes by _id. FerretDB's SQLite backend turns only
-// an _id equality into an indexed lookup and scans the whole collection
-// for any other filter, which at 10,000 peers costs more than an announce
-// may.
+// the first 12 bytes of the SHA-1 of the three, so that a peer's document
+// is written and deleted by _id, one at a time or many at once
+// (ReplacePeers). FerretDB's SQLite backend passes only an _id equality
+// down to SQLite (which still scans the table: its WHERE does not match
+// the index expression); any other filter decodes every document in Go,
+// several times the cost.
 func PeerDocID(infoHash, ip string, port int) ID {
 	sum := sha1.Sum([]byte(infoHash + "\x00" + ip + "\x00" + strconv.Itoa(port)))
 	var id ID
