@@ -48,9 +48,13 @@ type Renderer struct {
 }
 
 type cached struct {
-	mtime time.Time
-	tmpl  *template.Template
+	mtime   time.Time
+	checked time.Time // when the override file was last looked at
+	tmpl    *template.Template
 }
+
+// recheck is how often an override file is looked at again for changes.
+const recheck = time.Second
 
 var funcs = template.FuncMap{"shq": ShellQuote}
 
@@ -69,10 +73,21 @@ func (r *Renderer) template(name string) (*template.Template, error) {
 	var mtime time.Time
 	if r.Dir != "" {
 		path := filepath.Join(r.Dir, name)
-		st, err := os.Stat(path)
+		c, ok := r.cache[path]
+		fresh := ok && time.Since(c.checked) < recheck
+		if fresh && c.tmpl != nil {
+			return c.tmpl, nil
+		}
+		var st os.FileInfo
+		err := fs.ErrNotExist // known not to exist a moment ago
+		if !fresh {
+			st, err = os.Stat(path)
+		}
 		switch {
 		case err == nil:
 			if c, ok := r.cache[path]; ok && c.mtime.Equal(st.ModTime()) {
+				c.checked = time.Now()
+				r.cache[path] = c
 				return c.tmpl, nil
 			}
 			if text, err = os.ReadFile(path); err != nil {
@@ -83,10 +98,12 @@ func (r *Renderer) template(name string) (*template.Template, error) {
 			if err != nil {
 				return nil, fmt.Errorf("template %s: %w", path, err)
 			}
-			r.cache[path] = cached{mtime, t}
+			r.cache[path] = cached{mtime: mtime, checked: time.Now(), tmpl: t}
 			return t, nil
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("template %s: %w", path, err)
+		case !fresh:
+			r.cache[path] = cached{checked: time.Now()} // no override: the builtin one
 		}
 	}
 	if c, ok := r.cache[name]; ok {
