@@ -45,7 +45,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -76,6 +75,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/clustervision/luna-go/internal/lweb"
+
+	"github.com/clustervision/luna-go/bench/internal/lunadbproc"
 )
 
 type config struct {
@@ -267,62 +268,13 @@ func freePort() (int, error) {
 }
 
 // startLunadb runs lunadb on a free port and waits for its "serving" line.
-func (h *harness) startLunadb(ctx context.Context) error {
-	logf, err := os.Create(filepath.Join(h.tmp, "lunadb.log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(h.o.bin, "lunadb"), "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(h.tmp, "db"))
-	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start lunadb: %w", err)
-	}
-	h.lunadb = cmd
-	uri := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			// lunadb: serving mongodb://127.0.0.1:PORT/ from DIR
-			if f := strings.Fields(sc.Text()); len(f) >= 3 && f[1] == "serving" {
-				uri <- f[2]
-			}
-		}
-		close(uri)
-	}()
-	select {
-	case u, ok := <-uri:
-		if ok {
-			h.uri = u
-			return nil
-		}
-	case <-time.After(60 * time.Second):
-	case <-ctx.Done():
-	}
-	stopProcess(cmd)
-	h.lunadb = nil
-	logText, _ := os.ReadFile(logf.Name())
-	return fmt.Errorf("lunadb did not start serving:\n%s", logText)
+func (h *harness) startLunadb(ctx context.Context) (err error) {
+	h.lunadb, h.uri, err = lunadbproc.Start(ctx, h.o.bin, h.tmp)
+	return err
 }
 
 // stopProcess sends SIGTERM and waits (SIGKILL after 30 s).
-func stopProcess(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+func stopProcess(cmd *exec.Cmd) { lunadbproc.Stop(cmd) }
 
 func (h *harness) runLuna(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, h.luna, args...)

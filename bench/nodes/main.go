@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -41,6 +40,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/clustervision/luna-go/internal/cli"
+
+	"github.com/clustervision/luna-go/bench/internal/lunadbproc"
 )
 
 type config struct {
@@ -200,59 +201,13 @@ func bench(ctx context.Context, o config) (err error) {
 }
 
 // startServer runs lunadb on a free port and waits for its "serving" line.
-func (h *harness) startServer(ctx context.Context) error {
-	log, err := os.Create(filepath.Join(h.tmp, "lunadb.log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(h.o.bin, "lunadb"), "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(h.tmp, "db"))
-	cmd.Stderr = log
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start lunadb: %w", err)
-	}
-	h.server = cmd
-	uri := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			// lunadb: serving mongodb://127.0.0.1:PORT/ from DIR
-			if f := strings.Fields(sc.Text()); len(f) >= 3 && f[1] == "serving" {
-				uri <- f[2]
-			}
-		}
-		close(uri)
-	}()
-	select {
-	case u, ok := <-uri:
-		if ok {
-			h.uri = u
-			return nil
-		}
-	case <-time.After(60 * time.Second):
-	case <-ctx.Done():
-	}
-	h.stopServer()
-	logText, _ := os.ReadFile(log.Name())
-	return fmt.Errorf("lunadb did not start serving:\n%s", logText)
+func (h *harness) startServer(ctx context.Context) (err error) {
+	h.server, h.uri, err = lunadbproc.Start(ctx, h.o.bin, h.tmp)
+	return err
 }
 
 func (h *harness) stopServer() {
-	if h.server == nil {
-		return
-	}
-	_ = h.server.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = h.server.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = h.server.Process.Kill()
-		<-done
-	}
+	lunadbproc.Stop(h.server)
 	h.server = nil
 }
 

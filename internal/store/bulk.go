@@ -74,16 +74,6 @@ func (s *Store) DeleteWhere(ctx context.Context, coll, field string, values any)
 	return nil
 }
 
-// UnsetRefs clears a reference field in every document of coll that points at id.
-func (s *Store) UnsetRefs(ctx context.Context, coll, field string, id ID) error {
-	_, err := s.db.Collection(coll).UpdateMany(ctx, bson.M{field: id}, bson.M{"$set": bson.M{field: nil}})
-	if err != nil {
-		return fmt.Errorf("update %s: %w", coll, err)
-	}
-	s.touch(ctx, coll)
-	return nil
-}
-
 // SetAddressIface moves claims to another interface id (group change keeps addresses).
 func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) error {
 	if len(ids) == 0 {

@@ -102,17 +102,3 @@ func trimNewlines(s string) string {
 		}
 	}
 }
-
-// IsTerminal reports whether f is a character device such as a terminal,
-// which is the signal to edit text interactively rather than read it from
-// f. A nil file or one that cannot be inspected is not a terminal.
-func IsTerminal(f *os.File) bool {
-	if f == nil {
-		return false
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	return fi.Mode()&os.ModeCharDevice != 0
-}

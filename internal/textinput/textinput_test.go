@@ -130,26 +130,3 @@ func TestReadCanceled(t *testing.T) {
 		t.Errorf("Read with canceled context error = %v, want context.Canceled", err)
 	}
 }
-
-func TestIsTerminal(t *testing.T) {
-	if IsTerminal(nil) {
-		t.Error("IsTerminal(nil) = true")
-	}
-	f, err := os.CreateTemp(t.TempDir(), "regular")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if IsTerminal(f) {
-		t.Error("IsTerminal(regular file) = true")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	if IsTerminal(r) {
-		t.Error("IsTerminal(pipe) = true")
-	}
-}
