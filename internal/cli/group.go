@@ -58,27 +58,11 @@ func bracket(s string) string {
 }
 
 func (a *app) groupList() *cobra.Command {
-	cmd := noArgs(verb("list", "List groups"))
-	outputFlag(cmd)
-	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		views, err := s.GroupViews(ctx)
-		if err != nil {
-			return err
-		}
-		if js {
-			return a.printJSON(views)
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{v.Name, bracket(v.OSImage), ifacesCell(v.Interfaces)})
-		}
-		return a.printTable([]string{"Name", "Osimage", "Interfaces"}, rows)
+	return listVerb(a, "List groups", func(ctx context.Context, s *luna.Service) ([]luna.GroupView, error) {
+		return s.GroupViews(ctx)
+	}, []string{"Name", "Osimage", "Interfaces"}, func(v luna.GroupView) []string {
+		return []string{v.Name, bracket(v.OSImage), ifacesCell(v.Interfaces)}
 	})
-	return cmd
 }
 
 func (a *app) groupShow() *cobra.Command {

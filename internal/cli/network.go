@@ -17,27 +17,11 @@ func (a *app) networkCmd() *cobra.Command {
 }
 
 func (a *app) networkList() *cobra.Command {
-	cmd := noArgs(verb("list", "List networks"))
-	outputFlag(cmd)
-	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		views, err := s.NetworkViews(ctx)
-		if err != nil {
-			return err
-		}
-		if js {
-			return a.printJSON(views)
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{v.Name, v.Network + "/" + strconv.Itoa(v.Prefix)})
-		}
-		return a.printTable([]string{"Name", "Network"}, rows)
+	return listVerb(a, "List networks", func(ctx context.Context, s *luna.Service) ([]luna.NetworkView, error) {
+		return s.NetworkViews(ctx)
+	}, []string{"Name", "Network"}, func(v luna.NetworkView) []string {
+		return []string{v.Name, v.Network + "/" + strconv.Itoa(v.Prefix)}
 	})
-	return cmd
 }
 
 func (a *app) networkShow() *cobra.Command {

@@ -19,27 +19,11 @@ func (a *app) osimageCmd() *cobra.Command {
 }
 
 func (a *app) osimageList() *cobra.Command {
-	cmd := noArgs(verb("list", "List osimages"))
-	outputFlag(cmd)
-	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		views, err := s.OSImageViews(ctx)
-		if err != nil {
-			return err
-		}
-		if js {
-			return a.printJSON(views)
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{v.Name, v.Path, v.KernVer})
-		}
-		return a.printTable([]string{"Name", "Path", "Kernel version"}, rows)
+	return listVerb(a, "List osimages", func(ctx context.Context, s *luna.Service) ([]luna.OSImageView, error) {
+		return s.OSImageViews(ctx)
+	}, []string{"Name", "Path", "Kernel version"}, func(v luna.OSImageView) []string {
+		return []string{v.Name, v.Path, v.KernVer}
 	})
-	return cmd
 }
 
 // exclusive refuses more than one of the given flags, in argparse's words.

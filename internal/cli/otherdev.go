@@ -34,27 +34,11 @@ func connectedCell(conns []luna.Connection) string {
 }
 
 func (a *app) otherdevList() *cobra.Command {
-	cmd := noArgs(verb("list", "List other devices"))
-	outputFlag(cmd)
-	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		views, err := s.OtherDevViews(ctx)
-		if err != nil {
-			return err
-		}
-		if js {
-			return a.printJSON(views)
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{v.Name, connectedCell(v.Connected)})
-		}
-		return a.printTable([]string{"Name", "IPs"}, rows)
+	return listVerb(a, "List other devices", func(ctx context.Context, s *luna.Service) ([]luna.OtherDevView, error) {
+		return s.OtherDevViews(ctx)
+	}, []string{"Name", "IPs"}, func(v luna.OtherDevView) []string {
+		return []string{v.Name, connectedCell(v.Connected)}
 	})
-	return cmd
 }
 
 func (a *app) otherdevShow() *cobra.Command {

@@ -70,3 +70,30 @@ func (h hostlistShow[V]) command(a *app, short string) *cobra.Command {
 	})
 	return cmd
 }
+
+// listVerb is the `list` of an object: a table with one row per object,
+// or -o json an array of its views.
+func listVerb[V any](a *app, short string, views func(ctx context.Context, s *luna.Service) ([]V, error),
+	header []string, row func(V) []string) *cobra.Command {
+	cmd := noArgs(verb("list", short))
+	outputFlag(cmd)
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		js, err := jsonOutput(cmd)
+		if err != nil {
+			return err
+		}
+		vs, err := views(ctx, s)
+		if err != nil {
+			return err
+		}
+		if js {
+			return a.printJSON(vs)
+		}
+		rows := make([][]string, 0, len(vs))
+		for _, v := range vs {
+			rows = append(rows, row(v))
+		}
+		return a.printTable(header, rows)
+	})
+	return cmd
+}

@@ -28,27 +28,9 @@ func expand(expr string) ([]string, error) {
 }
 
 func (a *app) switchList() *cobra.Command {
-	cmd := noArgs(verb("list", "List switches"))
-	outputFlag(cmd)
-	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		views, err := s.SwitchViews(ctx)
-		if err != nil {
-			return err
-		}
-		if js {
-			return a.printJSON(views)
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{v.Name, v.IP})
-		}
-		return a.printTable([]string{"Name", "IP"}, rows)
-	})
-	return cmd
+	return listVerb(a, "List switches", func(ctx context.Context, s *luna.Service) ([]luna.SwitchView, error) {
+		return s.SwitchViews(ctx)
+	}, []string{"Name", "IP"}, func(v luna.SwitchView) []string { return []string{v.Name, v.IP} })
 }
 
 func (a *app) switchShow() *cobra.Command {
