@@ -208,7 +208,7 @@ func nodeCluster(t *testing.T) (lunaEnv, string, *store.Store) {
 // node has exactly one address on each network of its group's interfaces,
 // on the right interface; no two claims share an address; every node claim
 // belongs to an existing node; each network holds only the nodes' claims
-// and its name server's. It returns each node's addresses by network name.
+// and its name server's; each node document's addrs copy equals its claims. It returns each node's addresses by network name.
 func checkNodeClaims(t *testing.T, st *store.Store) map[string]map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -290,6 +290,19 @@ func checkNodeClaims(t *testing.T, st *store.Store) map[string]map[string]string
 				}
 				out[nd.Name][netByID[*net].Name] = addressText(t, netByID[*net], cl[0].Offset)
 			}
+		}
+	}
+	// Each node document's copy of its claims (what node list, node show
+	// and lweb read) is exactly its claims.
+	for _, nd := range nodes {
+		var mine []store.Address
+		for k, cl := range got {
+			if k.node == nd.ID {
+				mine = append(mine, cl...)
+			}
+		}
+		if w := store.EncodeNodeAddrs(mine); nd.Addrs != w {
+			t.Errorf("node %s: addrs copy %q, claims %q", nd.Name, nd.Addrs, w)
 		}
 	}
 	for _, n := range nets {

@@ -255,7 +255,7 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 			}
 		}
 		if len(drop) == 0 && len(wants) == 0 {
-			return nil
+			return s.writeAddrCopies(ctx, nodes, member, held)
 		}
 		if err := s.releaseAddresses(ctx, drop); err != nil {
 			return err
@@ -270,4 +270,23 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 			}
 		}
 	}
+}
+
+// writeAddrCopies brings the addrs copy of each member node (store.Node.Addrs)
+// in line with its claims once syncNodeClaims has settled them.
+func (s *Service) writeAddrCopies(ctx context.Context, nodes []store.Node, member map[store.ID]bool, held map[store.ID]map[slotKey]store.Address) error {
+	copies := map[store.ID]string{}
+	for _, nd := range nodes {
+		if !member[nd.ID] {
+			continue
+		}
+		addrs := make([]store.Address, 0, len(held[nd.ID]))
+		for _, a := range held[nd.ID] {
+			addrs = append(addrs, a)
+		}
+		if v := store.EncodeNodeAddrs(addrs); v != nd.Addrs {
+			copies[nd.ID] = v
+		}
+	}
+	return s.St.SetNodeAddrs(ctx, copies)
 }

@@ -22,6 +22,7 @@ type BootNet struct {
 
 // BootParams is everything a node boot script (iPXE or syslinux) needs.
 type BootParams struct {
+	NodeID     store.ID
 	BaseURL    string // proto://frontend_address:frontend_port
 	Name       string
 	Hostname   string // name.domain, or name
@@ -125,6 +126,7 @@ type nodeContext struct {
 	nets    map[store.ID]*store.Network
 	addrs   []store.Address
 	mac     string
+	bmc     *store.BMCSetup // the group's BMC setup, nil if none
 }
 
 func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContext, error) {
@@ -146,15 +148,21 @@ func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContex
 	if nc.nets, err = s.networksByID(ctx); err != nil {
 		return nil, err
 	}
-	if nc.addrs, err = s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode}); err != nil {
-		return nil, err
-	}
+	nc.addrs = store.NodeAddrs(nd)
 	macs, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
 	if err != nil {
 		return nil, err
 	}
 	if len(macs) > 0 {
 		nc.mac = macs[0].MAC
+	}
+	if nc.group.BMCSetup != nil {
+		var b store.BMCSetup
+		if err := s.St.GetByID(ctx, store.BMCSetups, *nc.group.BMCSetup, &b); err == nil {
+			nc.bmc = &b
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 	}
 	return nc, nil
 }
@@ -203,7 +211,11 @@ func (s *Service) BootParams(ctx context.Context, name string) (*BootParams, err
 	if err != nil {
 		return nil, err
 	}
-	p := &BootParams{BaseURL: ClusterURL(nc.cluster), Name: nc.node.Name, Hostname: nc.hostname(), Domain: nc.domain(),
+	return nc.bootParams(), nil
+}
+
+func (nc *nodeContext) bootParams() *BootParams {
+	p := &BootParams{NodeID: nc.node.ID, BaseURL: ClusterURL(nc.cluster), Name: nc.node.Name, Hostname: nc.hostname(), Domain: nc.domain(),
 		MAC: nc.mac, KernelFile: nc.image.KernFile, InitrdFile: nc.image.InitrdFile, KernOpts: nc.image.KernOpts,
 		Service: nc.node.Service, LocalBoot: nc.node.LocalBoot, BootProto: "dhcp", Token: nc.node.BootToken}
 	if i := findIface(nc.group, BootIf); i >= 0 && nc.mac != "" {
@@ -213,7 +225,7 @@ func (s *Service) BootParams(ctx context.Context, name string) (*BootParams, err
 			p.BootProto = "static"
 		}
 	}
-	return p, nil
+	return p
 }
 
 // InstallParams gathers what the install script of a node needs. A node
@@ -223,6 +235,10 @@ func (s *Service) InstallParams(ctx context.Context, name string) (*InstallParam
 	if err != nil {
 		return nil, err
 	}
+	return nc.installParams(), nil
+}
+
+func (nc *nodeContext) installParams() *InstallParams {
 	p := &InstallParams{BaseURL: ClusterURL(nc.cluster), Name: nc.node.Name, Hostname: nc.hostname(), Domain: nc.domain(),
 		MAC: nc.mac, Token: nc.node.BootToken, PreScript: nc.group.PreScript, PartScript: nc.group.PartScript,
 		PostScript: nc.group.PostScript, KernVer: nc.image.KernVer, KernOpts: nc.image.KernOpts}
@@ -248,19 +264,16 @@ func (s *Service) InstallParams(ctx context.Context, name string) (*InstallParam
 			p.TorrentIf, p.TorrentIfIP, p.TorrentIfPfx, p.TorrentIfIsBoo = ifc.Name, ii.IPv4, ii.Prefix4, ifc.Name == BootIf
 		}
 	}
-	if nc.group.BMCSetup != nil && nc.node.SetupBMC {
-		var b store.BMCSetup
-		if err := s.St.GetByID(ctx, store.BMCSetups, *nc.group.BMCSetup, &b); err == nil {
-			p.BMC = &InstallBMC{UserID: or(b.UserID, 3), User: orS(b.User, "ladmin"), Password: orS(b.Password, "ladmin"),
-				NetChannel: or(b.NetChannel, 1), MgmtChannel: or(b.MgmtChannel, 1)}
-			for _, ii := range p.Interfaces {
-				if ii.Name == BMCIf {
-					p.BMC.IP, p.BMC.Netmask = ii.IPv4, ii.Netmask4
-				}
+	if b := nc.bmc; b != nil && nc.node.SetupBMC {
+		p.BMC = &InstallBMC{UserID: or(b.UserID, 3), User: orS(b.User, "ladmin"), Password: orS(b.Password, "ladmin"),
+			NetChannel: or(b.NetChannel, 1), MgmtChannel: or(b.MgmtChannel, 1)}
+		for _, ii := range p.Interfaces {
+			if ii.Name == BMCIf {
+				p.BMC.IP, p.BMC.Netmask = ii.IPv4, ii.Netmask4
 			}
 		}
 	}
-	return p, nil
+	return p
 }
 
 func or(v, def int) int {
@@ -300,10 +313,11 @@ func (s *Service) SetNodeStatus(ctx context.Context, name, step string) error {
 	if !StepRe.MatchString(step) {
 		return Failf("Invalid status %s", quote(step))
 	}
-	if _, err := s.Node(ctx, name); err != nil {
+	nd, err := s.Node(ctx, name)
+	if err != nil {
 		return err
 	}
-	return s.St.SetNodeStatuses(ctx, []store.StatusUpdate{{Node: name, Status: store.NodeStatus{Step: step, Time: s.Now().UTC()}}})
+	return s.St.SetNodeStatuses(ctx, []store.StatusUpdate{{NodeID: nd.ID, Node: name, Status: store.NodeStatus{Step: step, Time: s.Now().UTC()}}})
 }
 
 // NewToken returns a fresh per-boot token: lweb puts it on the node's kernel
@@ -321,21 +335,21 @@ func (s *Service) NodeIPs(ctx context.Context, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
-	if err != nil {
-		return nil, err
-	}
 	nets, err := s.networksByID(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return addressTexts(nets, store.NodeAddrs(nd)), nil
+}
+
+func addressTexts(nets map[store.ID]*store.Network, addrs []store.Address) []string {
 	var out []string
 	for _, a := range addrs {
 		if n, ok := nets[a.Network]; ok {
 			out = append(out, addressText(n, a.Offset))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // ErrUnknownNode is returned by Discover when nothing identifies the machine.

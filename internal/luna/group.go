@@ -235,8 +235,10 @@ func (s *Service) ChangeGroupInterface(ctx context.Context, name string, op Ifac
 		if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
 			return err
 		}
-		_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id})
-		return err
+		if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id}); err != nil {
+			return err
+		}
+		return s.syncNodeClaims(ctx, g.ID, nil)
 	case op.Rename != nil:
 		if err := ValidateName(IfaceName, *op.Rename); err != nil {
 			return err
@@ -353,8 +355,10 @@ func (s *Service) delNet(ctx context.Context, g *store.Group, i int, netName str
 	if err := s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
 		return err
 	}
-	_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &id, Kind: store.KindNode, Iface: ifc.ID})
-	return err
+	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &id, Kind: store.KindNode, Iface: ifc.ID}); err != nil {
+		return err
+	}
+	return s.syncNodeClaims(ctx, g.ID, nil)
 }
 
 // CloneGroup copies a group with its interfaces (parameters included) and

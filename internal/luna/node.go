@@ -49,13 +49,26 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 	if err != nil {
 		return nil, err
 	}
+	// Named nodes get their addresses before they are stored, so that each
+	// node document is written once with its copy of its claims
+	// (store.Node.Addrs). An auto-named node is stored first: inserting it
+	// is what claims the name; syncNodeClaims then writes its copy.
 	var nodes []store.Node
+	var ids []store.ID
+	inserted := false
+	undo := func() {
+		// Nodes first: a concurrent setnet that sees a claim without its node drops it.
+		if inserted {
+			_ = s.St.DeleteIDs(ctx, store.Nodes, ids)
+		}
+		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+	}
 	if len(names) == 0 {
 		nd, err := s.insertAutoNamed(ctx, c, g.ID)
 		if err != nil {
 			return nil, err
 		}
-		nodes = []store.Node{*nd}
+		nodes, inserted = []store.Node{*nd}, true
 	} else {
 		// A short list is checked first, so a taken name writes nothing; a
 		// long one relies on the unique index (an $in of thousands of
@@ -67,27 +80,12 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 				return nil, AlreadyCreated(taken[0])
 			}
 		}
-		docs := make([]any, len(names))
-		for i, name := range names {
-			nd := newNode(name, g.ID)
-			nodes = append(nodes, nd)
-			docs[i] = nd
-		}
-		k, err := s.St.InsertMany(ctx, store.Nodes, docs)
-		if err != nil {
-			_ = s.St.DeleteIDs(ctx, store.Nodes, nodeIDs(nodes[:k]))
-			if errors.Is(err, store.ErrExists) {
-				return nil, AlreadyCreated(names[k])
-			}
-			return nil, err
+		for _, name := range names {
+			nodes = append(nodes, newNode(name, g.ID))
 		}
 	}
-	ids := nodeIDs(nodes)
-	undo := func() {
-		// Nodes first: a concurrent setnet that sees a claim without its node drops it.
-		_ = s.St.DeleteIDs(ctx, store.Nodes, ids)
-		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
-	}
+	ids = nodeIDs(nodes)
+	claimsOf := map[store.ID][]store.Address{}
 	ifaces := append([]store.Interface(nil), g.Interfaces...)
 	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
 	for _, ifc := range ifaces {
@@ -103,10 +101,30 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 			for i, nd := range nodes {
 				reqs[i] = ifaceClaim{Owner: nd.ID, Iface: ifc.ID}
 			}
-			if _, err := s.allocateMany(ctx, n, store.KindNode, reqs); err != nil {
+			claims, err := s.allocateMany(ctx, n, store.KindNode, reqs)
+			if err != nil {
 				undo()
 				return nil, Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error())
 			}
+			for _, a := range claims {
+				claimsOf[a.Owner] = append(claimsOf[a.Owner], a)
+			}
+		}
+	}
+	if !inserted {
+		docs := make([]any, len(nodes))
+		for i := range nodes {
+			nodes[i].Addrs = store.EncodeNodeAddrs(claimsOf[nodes[i].ID])
+			docs[i] = nodes[i]
+		}
+		k, err := s.St.InsertMany(ctx, store.Nodes, docs)
+		inserted = true
+		if err != nil {
+			undo()
+			if errors.Is(err, store.ErrExists) {
+				return nil, AlreadyCreated(names[k])
+			}
+			return nil, err
 		}
 	}
 	// The group's networks may have changed since it was read (a setnet or
@@ -252,13 +270,27 @@ func (s *Service) ChangeNode(ctx context.Context, name string, o NodeChange) err
 		if err := setIP(); err != nil {
 			return err
 		}
+		gid := nd.Group
+		if target != nil {
+			gid = target.ID
+		}
+		if err := s.syncNodeClaims(ctx, gid, []store.ID{nd.ID}); err != nil {
+			return err
+		}
 	}
 	if o.MAC != nil {
 		if err := s.setMAC(ctx, nd, mac); err != nil {
 			return err
 		}
 	}
-	return s.St.Set(ctx, store.Nodes, nd.ID, set)
+	var unset []string // empty optional fields are not stored (store.Node)
+	for _, k := range []string{"switch", "port", "localboot", "service", "comment"} {
+		if v, ok := set[k]; ok && (v == nil || v == false || v == "") {
+			delete(set, k)
+			unset = append(unset, k)
+		}
+	}
+	return s.St.Set(ctx, store.Nodes, nd.ID, set, unset...)
 }
 
 var portRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/:._-]{0,63}$`)
@@ -565,19 +597,15 @@ const maxOwnerFilter = 1000
 // nodeExtras are the addresses and MACs of some nodes, or of all (and more
 // than needed: NodeViews looks up only the nodes it shows).
 type nodeExtras struct {
-	addrs []store.Address
-	macs  []store.MAC
-	err   error
+	macs []store.MAC
+	err  error
 }
 
-// nodeExtras reads the addresses and MACs of the nodes owners, or of every
-// node when owners is nil.
+// nodeExtras reads the MACs of the nodes owners, or of every node when
+// owners is nil.
 func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras {
 	var x nodeExtras
-	x.addrs, x.err = s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners})
-	if x.err == nil {
-		x.macs, x.err = s.St.MACsOf(ctx, owners)
-	}
+	x.macs, x.err = s.St.MACsOf(ctx, owners)
 	return x
 }
 
@@ -585,9 +613,10 @@ func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras 
 // group (all groups when ""), ordered by group then name. It reads each
 // collection once, whatever the number of nodes.
 func (s *Service) NodeViews(ctx context.Context, group string, names []string) ([]NodeView, error) {
-	// A list of every node reads the addresses and MACs of every node while
-	// it reads the nodes: neither depends on the other, and on FerretDB each
-	// read is a scan of its whole collection. Returning early cancels it.
+	// A list of every node reads the MACs of every node while it reads the
+	// nodes: neither depends on the other, and on FerretDB each read is a
+	// scan of its whole collection. Returning early cancels it. Addresses
+	// come from each node's copy of its claims (store.Node.Addrs).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var listed chan nodeExtras
@@ -650,7 +679,10 @@ func (s *Service) NodeViews(ctx context.Context, group string, names []string) (
 	if x.err != nil {
 		return nil, x.err
 	}
-	addrs := x.addrs
+	var addrs []store.Address // the nodes' copies of their claims
+	for i := range nodes {
+		addrs = append(addrs, store.NodeAddrs(&nodes[i])...)
+	}
 	macOf := make(map[store.ID]string, len(x.macs))
 	for _, m := range x.macs {
 		macOf[m.Node] = m.MAC

@@ -4,32 +4,40 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
-// bootCache keeps what discovery needs in memory: which node a MAC belongs
-// to and each node's boot parameters. It is dropped whenever the store's
-// change marker moves (any change of an object by luna), so a node never
-// boots with settings older than one poll interval.
+// bootCache holds a snapshot of what booting nodes ask for (every node's
+// boot and install parameters, MACs and addresses), read with one query per
+// collection. The snapshot is replaced whenever the store's change marker
+// moves (any change of an object by luna): the poller reads the marker every
+// interval and loads a new snapshot in the background while requests are
+// answered from the previous one. A node that is not in the snapshot (added
+// or bound since) is looked up in the store.
 type bootCache struct {
 	svc *luna.Service
 	log *slog.Logger
 
-	mu     sync.RWMutex
-	marker string
-	byMAC  map[string]string           // MAC -> node name
-	params map[string]*luna.BootParams // node name -> boot parameters (no token)
-	names  []string                    // sorted node names, for the menu
+	snap atomic.Pointer[luna.Snapshot]
+	kick chan struct{} // asks the poller to reload now
+
+	mu     sync.Mutex // serializes loads
+	marker string     // change marker the current snapshot was read under ("" = reload)
 }
 
 func newBootCache(svc *luna.Service, log *slog.Logger) *bootCache {
-	return &bootCache{svc: svc, log: log, byMAC: map[string]string{}, params: map[string]*luna.BootParams{}}
+	return &bootCache{svc: svc, log: log, kick: make(chan struct{}, 1)}
 }
 
-// poll drops the cache when the change marker moved; it runs every interval until ctx ends.
+// current is the snapshot to answer from; nil before the first load.
+func (c *bootCache) current() *luna.Snapshot { return c.snap.Load() }
+
+// poll reloads the snapshot when the change marker moved; it runs every
+// interval (or at once when kicked) until ctx ends.
 func (c *bootCache) poll(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -39,84 +47,104 @@ func (c *bootCache) poll(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-c.kick:
 		}
 	}
 }
 
+// check loads a new snapshot if the change marker moved since the current
+// one was read. The marker is read before the snapshot, so a change made
+// during a load is seen by the next check.
 func (c *bootCache) check(ctx context.Context) {
-	m, err := c.svc.St.ChangeMarker(ctx)
-	if err != nil {
-		c.log.Warn("boot cache: cannot read the change marker; dropping the cache", "err", err)
-		m = "?" + time.Now().String()
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m != c.marker {
-		c.marker = m
-		c.byMAC = map[string]string{}
-		c.params = map[string]*luna.BootParams{}
-		c.names = nil
+	m, err := c.svc.St.ChangeMarker(ctx)
+	if err != nil {
+		c.log.Warn("boot cache: cannot read the change marker", "err", err)
+		return
+	}
+	if m == c.marker && c.snap.Load() != nil {
+		return
+	}
+	start := time.Now()
+	sn, err := c.svc.LoadSnapshot(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("boot cache: cannot load a snapshot; answering from the store", "err", err)
+		}
+		c.snap.Store(nil)
+		return
+	}
+	c.snap.Store(sn)
+	c.marker = m
+	c.log.Debug("boot cache: snapshot loaded", "nodes", sn.Len(), "took", time.Since(start))
+}
+
+// invalidate makes the next check reload (a MAC was bound by discovery).
+func (c *bootCache) invalidate() {
+	c.mu.Lock()
+	c.marker = ""
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 
-// invalidate drops everything now (a MAC was bound by discovery).
-func (c *bootCache) invalidate() {
-	c.mu.Lock()
-	c.byMAC = map[string]string{}
-	c.params = map[string]*luna.BootParams{}
-	c.names = nil
-	c.mu.Unlock()
-}
-
-// nodeByMAC returns the node a MAC is bound to, if the cache knows it.
+// nodeByMAC returns the node a MAC is bound to, if the snapshot knows it.
 func (c *bootCache) nodeByMAC(macs []string) (string, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, m := range macs {
-		if n, ok := c.byMAC[m]; ok {
-			return n, true
-		}
+	if sn := c.current(); sn != nil {
+		return sn.NodeByMAC(macs)
 	}
 	return "", false
 }
 
-// bootParams returns a copy of a node's boot parameters, loading them on a miss.
+// bootParams returns a node's boot parameters, from the store on a miss.
 func (c *bootCache) bootParams(ctx context.Context, name string) (*luna.BootParams, error) {
-	c.mu.RLock()
-	p, ok := c.params[name]
-	c.mu.RUnlock()
-	if !ok {
-		var err error
-		if p, err = c.svc.BootParams(ctx, name); err != nil {
-			return nil, err
+	if sn := c.current(); sn != nil {
+		if p, ok := sn.BootParams(name); ok {
+			return p, nil
 		}
-		c.mu.Lock()
-		c.params[name] = p
-		if p.MAC != "" {
-			c.byMAC[p.MAC] = name
-		}
-		c.mu.Unlock()
 	}
-	cp := *p
-	return &cp, nil
+	return c.svc.BootParams(ctx, name)
 }
 
-// nodeNames returns the sorted node names, loading them on a miss.
+// installParams returns a node's install parameters, from the store on a miss.
+func (c *bootCache) installParams(ctx context.Context, name string) (*luna.InstallParams, error) {
+	if sn := c.current(); sn != nil {
+		if p, ok := sn.InstallParams(name); ok {
+			return p, nil
+		}
+	}
+	return c.svc.InstallParams(ctx, name)
+}
+
+// node returns a node's document, from the store on a miss.
+func (c *bootCache) node(ctx context.Context, name string) (*store.Node, error) {
+	if sn := c.current(); sn != nil {
+		if nd, ok := sn.Node(name); ok {
+			return nd, nil
+		}
+	}
+	return c.svc.Node(ctx, name)
+}
+
+// nodeIPs returns a node's addresses, from the store on a miss.
+func (c *bootCache) nodeIPs(ctx context.Context, name string) ([]string, error) {
+	if sn := c.current(); sn != nil {
+		if ips, ok := sn.NodeIPs(name); ok {
+			return ips, nil
+		}
+	}
+	return c.svc.NodeIPs(ctx, name)
+}
+
+// nodeNames returns the sorted node names.
 func (c *bootCache) nodeNames(ctx context.Context) ([]string, error) {
-	c.mu.RLock()
-	names := c.names
-	c.mu.RUnlock()
-	if names != nil {
-		return names, nil
+	if sn := c.current(); sn != nil {
+		return sn.Names(), nil
 	}
-	names, err := c.svc.NodeNames(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.names = names
-	c.mu.Unlock()
-	return names, nil
+	return c.svc.NodeNames(ctx)
 }
 
 // statusWriter batches the status (and boot token) updates of booting nodes:
@@ -128,17 +156,17 @@ type statusWriter struct {
 
 	mu      sync.Mutex
 	pending map[string]store.StatusUpdate
-	tokens  map[string]string // tokens handed out, until they are stored
+	tokens  map[string]string // the last token handed out to each node by this process
 }
 
 func newStatusWriter(st *store.Store, log *slog.Logger) *statusWriter {
 	return &statusWriter{st: st, log: log, pending: map[string]store.StatusUpdate{}, tokens: map[string]string{}}
 }
 
-func (w *statusWriter) record(node, step, token string) {
+func (w *statusWriter) record(id store.ID, node, step, token string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	u := store.StatusUpdate{Node: node, Status: store.NodeStatus{Step: step, Time: time.Now().UTC()}, Token: token}
+	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: time.Now().UTC()}, Token: token}
 	if old, ok := w.pending[node]; ok && token == "" {
 		u.Token = old.Token
 	}
@@ -148,7 +176,7 @@ func (w *statusWriter) record(node, step, token string) {
 	}
 }
 
-// token is a boot token handed out but perhaps not stored yet.
+// token is the last boot token this process handed out to a node.
 func (w *statusWriter) token(node string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -179,13 +207,6 @@ func (w *statusWriter) flush(ctx context.Context) {
 		w.mu.Unlock()
 		return
 	}
-	w.mu.Lock()
-	for _, u := range ups {
-		if u.Token != "" && w.tokens[u.Node] == u.Token {
-			delete(w.tokens, u.Node)
-		}
-	}
-	w.mu.Unlock()
 }
 
 // run flushes every interval and once more when ctx ends.

@@ -110,14 +110,16 @@ func (s *Server) init() {
 	}
 }
 
-// Start runs the background work of a long-lived server: it polls the
-// change marker every 500 ms, stores statuses every 500 ms, and has the
+// Start loads the first boot snapshot and runs the background work of a
+// long-lived server: it polls the change marker every 500 ms (loading a new
+// snapshot when it moved), stores statuses every 500 ms, and has the
 // tracker answer from its in-memory copy of the peers and store announces
 // every trackerFlushEvery. Without it (tests), every request checks the
 // marker, and statuses and announces are stored at once.
 func (s *Server) Start(ctx context.Context, bg *background) {
 	s.init()
 	s.async = true
+	s.cache.check(ctx) // the first snapshot, before lweb says it is ready
 	bg.run(func() { s.cache.poll(ctx, 500*time.Millisecond) })
 	bg.run(func() { s.writer.run(ctx, 500*time.Millisecond) })
 	bg.run(func() { s.tracker.ExpireLoop(ctx, time.Minute) })
@@ -126,8 +128,8 @@ func (s *Server) Start(ctx context.Context, bg *background) {
 }
 
 // record stores a node's status (and boot token), batched when running.
-func (s *Server) record(ctx context.Context, node, step, token string) {
-	s.writer.record(node, step, token)
+func (s *Server) record(ctx context.Context, id store.ID, node, step, token string) {
+	s.writer.record(id, node, step, token)
 	if !s.async {
 		s.writer.flush(ctx)
 	}
@@ -285,12 +287,11 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.cache.check(ctx)
 	}
 	chosen := d.Node
-	name, known := "", false
+	name, known, bound := "", false, false
 	if chosen == "" {
 		name, known = s.cache.nodeByMAC(d.MACs)
 	}
 	if !known {
-		var bound bool
 		var err error
 		name, bound, err = s.Svc.Discover(ctx, tokens, chosen)
 		var le *luna.Error
@@ -315,7 +316,12 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.cache.bootParams(ctx, name)
+	var p *luna.BootParams
+	if bound { // the snapshot does not have the MAC yet
+		p, err = s.Svc.BootParams(ctx, name)
+	} else {
+		p, err = s.cache.bootParams(ctx, name)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -326,34 +332,35 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.record(ctx, name, "boot.request", p.Token)
+	s.record(ctx, p.NodeID, name, "boot.request", p.Token)
 	s.Log.Debug("boot script", "node", name, "client", s.clientIP(r))
 	writeScript(w, body)
 }
 
 // authorized says whether a request may act for a node: it comes from one
 // of the node's addresses or carries the token of its current boot.
-func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (bool, error) {
-	if c.InsecureInstall {
-		return true, nil
-	}
+// It returns the node's id.
+func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (store.ID, bool, error) {
 	ctx := r.Context()
-	nd, err := s.Svc.Node(ctx, name)
+	nd, err := s.cache.node(ctx, name)
 	if err != nil {
-		return false, err
+		return store.ID{}, false, err
+	}
+	if c.InsecureInstall {
+		return nd.ID, true, nil
 	}
 	if tok := arg(r, "token"); tok != "" {
 		for _, want := range []string{s.writer.token(name), nd.BootToken} {
 			if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-				return true, nil
+				return nd.ID, true, nil
 			}
 		}
 	}
-	ips, err := s.Svc.NodeIPs(ctx, name)
+	ips, err := s.cache.nodeIPs(ctx, name)
 	if err != nil {
-		return false, err
+		return store.ID{}, false, err
 	}
-	return slices.Contains(ips, s.clientIP(r)), nil
+	return nd.ID, slices.Contains(ips, s.clientIP(r)), nil
 }
 
 func (s *Server) install(w http.ResponseWriter, r *http.Request) {
@@ -368,7 +375,10 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ok, err := s.authorized(r, c, name)
+	if !s.async {
+		s.cache.check(ctx)
+	}
+	id, ok, err := s.authorized(r, c, name)
 	var le *luna.Error
 	switch {
 	case errors.As(err, &le):
@@ -387,11 +397,11 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "invalid status")
 			return
 		}
-		s.record(ctx, name, status, "")
+		s.record(ctx, id, name, status, "")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	p, err := s.Svc.InstallParams(ctx, name)
+	p, err := s.cache.installParams(ctx, name)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -408,7 +418,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.record(ctx, name, "install.request", "")
+	s.record(ctx, id, name, "install.request", "")
 	writeScript(w, body)
 }
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -84,5 +85,22 @@ func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) err
 		return fmt.Errorf("update addresses: %w", err)
 	}
 	s.touch(ctx, Addresses)
+	return nil
+}
+
+// maxBulkUpdates bounds the update statements sent in one command: FerretDB
+// 1.24 on SQLite keeps a database connection per statement until the whole
+// command ends, and a command of 100 statements (its pool size) never ends.
+const maxBulkUpdates = 50
+
+// bulkUpdate sends unordered update models in commands of maxBulkUpdates.
+func (s *Store) bulkUpdate(ctx context.Context, coll string, models []mongo.WriteModel) error {
+	for len(models) > 0 {
+		n := min(len(models), maxBulkUpdates)
+		if _, err := s.db.Collection(coll).BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {
+			return err
+		}
+		models = models[n:]
+	}
 	return nil
 }

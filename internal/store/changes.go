@@ -45,6 +45,7 @@ func (s *Store) ChangeMarker(ctx context.Context) (string, error) {
 // StatusUpdate is a node's last boot step and, when not empty, the token of
 // its current boot.
 type StatusUpdate struct {
+	NodeID ID // when set, the node is found by id (cheap on every store); else by name
 	Node   string
 	Status NodeStatus
 	Token  string
@@ -62,9 +63,13 @@ func (s *Store) SetNodeStatuses(ctx context.Context, ups []StatusUpdate) error {
 		if u.Token != "" {
 			set["boot_token"] = u.Token
 		}
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"name": u.Node}).SetUpdate(bson.M{"$set": set}))
+		filter := bson.M{"name": u.Node}
+		if !u.NodeID.IsZero() {
+			filter = bson.M{"_id": u.NodeID}
+		}
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.M{"$set": set}))
 	}
-	if _, err := s.db.Collection(Nodes).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if err := s.bulkUpdate(ctx, Nodes, models); err != nil {
 		return fmt.Errorf("store node statuses: %w", err)
 	}
 	return nil

@@ -152,16 +152,20 @@ type NodeStatus struct {
 }
 
 // Node is one machine. Its MAC is in the mac collection, its addresses in ipaddr.
+// Fields that are usually empty are left out of the stored document when
+// empty: every list of nodes reads every node, and on FerretDB the cost of a
+// read grows with the number of fields.
 type Node struct {
 	ID        ID          `bson:"_id"`
 	Name      string      `bson:"name"`
 	Group     ID          `bson:"group"`
-	Switch    *ID         `bson:"switch"`
-	Port      string      `bson:"port"`
-	LocalBoot bool        `bson:"localboot"`
+	Switch    *ID         `bson:"switch,omitempty"`
+	Port      string      `bson:"port,omitempty"`
+	LocalBoot bool        `bson:"localboot,omitempty"`
 	SetupBMC  bool        `bson:"setupbmc"`
-	Service   bool        `bson:"service"`
-	Comment   string      `bson:"comment"`
+	Service   bool        `bson:"service,omitempty"`
+	Comment   string      `bson:"comment,omitempty"`
+	Addrs     string      `bson:"addrs,omitempty"` // copy of its claims, see EncodeNodeAddrs
 	Status    *NodeStatus `bson:"status,omitempty"`
 	BootToken string      `bson:"boot_token,omitempty"`
 }

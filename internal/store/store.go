@@ -26,8 +26,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
-// SchemaVersion is the layout of the documents written by this code.
-const SchemaVersion = 1
+// SchemaVersion is the layout of the documents written by this code:
+// 1 the first; 2 adds each node's copy of its address claims (Node.Addrs),
+// built from the claims when a version 1 database is opened.
+const SchemaVersion = 2
 
 // Sentinel errors callers branch on.
 var (
@@ -156,6 +158,11 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 		}
 		if m.Version == SchemaVersion {
 			return nil
+		}
+		if m.Version < 2 {
+			if err := s.rebuildNodeAddrs(ctx); err != nil {
+				return fmt.Errorf("upgrade the schema to version 2: %w", err)
+			}
 		}
 	case !errors.Is(err, mongo.ErrNoDocuments):
 		return fmt.Errorf("read schema version: %w", err)

@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil"
+)
+
+func TestNodeAddrsRoundTrip(t *testing.T) {
+	nd := store.Node{ID: store.NewID()}
+	net4, net6 := store.NewID(), store.NewID()
+	claims := []store.Address{
+		{Network: net6, Offset: "00000000000000000000000000000007", Kind: store.KindNode, Owner: nd.ID, Iface: "ib0id"},
+		{Network: net4, Offset: "00000000000000000000000000000001", Kind: store.KindNode, Owner: nd.ID, Iface: "bootid"},
+	}
+	nd.Addrs = store.EncodeNodeAddrs(claims)
+	// Canonical: the order of the claims does not matter.
+	if other := store.EncodeNodeAddrs([]store.Address{claims[1], claims[0]}); other != nd.Addrs {
+		t.Fatalf("encoding depends on order: %q vs %q", other, nd.Addrs)
+	}
+	got := store.NodeAddrs(&nd)
+	if len(got) != 2 {
+		t.Fatalf("decoded %+v from %q", got, nd.Addrs)
+	}
+	seen := map[string]bool{}
+	for _, a := range got {
+		seen[a.Iface+a.Network.Hex()+a.Offset] = a.Owner == nd.ID && a.Kind == store.KindNode
+	}
+	for _, c := range claims {
+		if !seen[c.Iface+c.Network.Hex()+c.Offset] {
+			t.Errorf("claim %+v lost in %q", c, nd.Addrs)
+		}
+	}
+	if store.NodeAddrs(&store.Node{}) != nil {
+		t.Error("an empty copy decodes to addresses")
+	}
+}
+
+// Opening a version 1 database (no copies) writes every node's copy from its claims.
+func TestSchemaUpgradeBuildsNodeAddrs(t *testing.T) {
+	ctx := context.Background()
+	st, db := testutil.Store(t)
+	c := driver(t)
+	net := store.NewID()
+	var ids []store.ID
+	for i := 0; i < 3; i++ {
+		nd := store.Node{ID: store.NewID(), Name: fmt.Sprintf("node%03d", i+1), Group: store.NewID(), SetupBMC: true}
+		ids = append(ids, nd.ID)
+		if err := st.Insert(ctx, store.Nodes, nd); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			continue // no addresses
+		}
+		if err := st.Insert(ctx, store.Addresses, store.Address{ID: store.NewID(), Network: net,
+			Offset: fmt.Sprintf("%032x", i+1), Kind: store.KindNode, Owner: nd.ID, Iface: "bootid"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Database(db).Collection(store.Meta).UpdateOne(ctx, bson.M{"_id": "schema"}, bson.M{"$set": bson.M{"version": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := store.Open(ctx, testutil.URI(), db, "test server", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close(ctx)
+	for i, id := range ids {
+		var nd store.Node
+		if err := st2.GetByID(ctx, store.Nodes, id, &nd); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if i < 2 {
+			want = "bootid/" + net.Hex() + "/" + fmt.Sprintf("%032x", i+1)
+		}
+		if nd.Addrs != want {
+			t.Errorf("%s: addrs %q, want %q", nd.Name, nd.Addrs, want)
+		}
+	}
+}
+
+// Many status updates at once are stored: FerretDB 1.24 hangs on a single
+// update command of 100 statements, so the store splits them.
+func TestManyStatusUpdates(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testutil.Store(t)
+	var ups []store.StatusUpdate
+	for i := 0; i < 250; i++ {
+		nd := store.Node{ID: store.NewID(), Name: fmt.Sprintf("node%03d", i), Group: store.NewID()}
+		if err := st.Insert(ctx, store.Nodes, nd); err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, store.StatusUpdate{NodeID: nd.ID, Node: nd.Name, Status: store.NodeStatus{Step: "boot.request", Time: time.Now().UTC()}})
+	}
+	done := make(chan error, 1)
+	go func() { done <- st.SetNodeStatuses(ctx, ups) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("250 status updates did not finish within 60 s")
+	}
+	var nodes []store.Node
+	if err := st.List(ctx, store.Nodes, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		if nd.Status == nil || nd.Status.Step != "boot.request" {
+			t.Fatalf("%s: status %+v", nd.Name, nd.Status)
+		}
+	}
+}
