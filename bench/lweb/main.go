@@ -675,12 +675,12 @@ func (h *harness) discoveryRounds(ctx context.Context) ([]roundResult, error) {
 	return out, nil
 }
 
-// settle waits (up to a minute) until lunadb uses less than a fifth of a
-// CPU, so that no round starts while lunadb still works for the one before
-// (cancelled queries of boot cache misses, statuses being stored).
+// settle waits (up to three minutes) until lunadb uses less than a fifth of
+// a CPU, so that no round starts while lunadb still works for the one before
+// (statuses of the nodes asked for being stored: up to one per node).
 func (h *harness) settle(ctx context.Context) time.Duration {
 	start := time.Now()
-	for time.Since(start) < time.Minute && ctx.Err() == nil {
+	for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
 		c0 := procCPU(h.lunadb.Process.Pid)
 		time.Sleep(500 * time.Millisecond)
 		if procCPU(h.lunadb.Process.Pid)-c0 < 100*time.Millisecond {

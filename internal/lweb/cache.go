@@ -183,45 +183,90 @@ func (w *statusWriter) token(node string) string {
 	return w.tokens[node]
 }
 
-// flush stores what is pending.
-func (w *statusWriter) flush(ctx context.Context) {
+// statusChunk is how many statuses one write stores.
+const statusChunk = 200
+
+// take removes up to n pending updates.
+func (w *statusWriter) take(n int) []store.StatusUpdate {
 	w.mu.Lock()
-	if len(w.pending) == 0 {
-		w.mu.Unlock()
-		return
-	}
-	ups := make([]store.StatusUpdate, 0, len(w.pending))
-	for _, u := range w.pending {
+	defer w.mu.Unlock()
+	ups := make([]store.StatusUpdate, 0, min(n, len(w.pending)))
+	for k, u := range w.pending {
+		if len(ups) == n {
+			break
+		}
 		ups = append(ups, u)
+		delete(w.pending, k)
 	}
-	w.pending = map[string]store.StatusUpdate{}
-	w.mu.Unlock()
-	if err := w.st.SetNodeStatuses(ctx, ups); err != nil {
+	return ups
+}
+
+// write stores updates; on failure they go back to pending unless newer ones arrived.
+func (w *statusWriter) write(ctx context.Context, ups []store.StatusUpdate) error {
+	err := w.st.SetNodeStatuses(ctx, ups)
+	if err != nil {
 		w.log.Error("store node statuses", "nodes", len(ups), "err", err)
 		w.mu.Lock()
-		for _, u := range ups { // keep them for the next flush unless newer ones arrived
+		for _, u := range ups {
 			if _, ok := w.pending[u.Node]; !ok {
 				w.pending[u.Node] = u
 			}
 		}
 		w.mu.Unlock()
-		return
+	}
+	return err
+}
+
+// flush stores everything pending now.
+func (w *statusWriter) flush(ctx context.Context) {
+	for {
+		ups := w.take(statusChunk)
+		if len(ups) == 0 || w.write(ctx, ups) != nil {
+			return
+		}
 	}
 }
 
-// run flushes every interval and once more when ctx ends.
+// drain stores what is pending in chunks, resting three times as long as
+// each chunk took: status reports are the least urgent writes, and a mass
+// boot must not keep the store busy with them (each costs about 2 ms on
+// lunadb) while nodes wait for their boot scripts. Pending statuses are one per node, so
+// what waits is bounded by the number of nodes.
+func (w *statusWriter) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		ups := w.take(statusChunk)
+		if len(ups) == 0 {
+			return
+		}
+		start := time.Now()
+		if w.write(ctx, ups) != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(3 * time.Since(start)):
+		}
+	}
+}
+
+// run drains every interval and flushes once more when ctx ends.
 func (w *statusWriter) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			w.flush(fctx)
 			cancel()
+			w.mu.Lock()
+			if n := len(w.pending); n > 0 {
+				w.log.Warn("stopping with node statuses not stored", "nodes", n)
+			}
+			w.mu.Unlock()
 			return
 		case <-t.C:
-			w.flush(ctx)
+			w.drain(ctx)
 		}
 	}
 }

@@ -43,7 +43,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			if o.Verbose {
 				level = slog.LevelDebug
 			}
-			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			lb := newLogBuffer(stderr, 100*time.Millisecond)
+			defer lb.Close()
+			log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: level}))
 			return Run(cmd.Context(), o, log, getenv, nil)
 		},
 	}
