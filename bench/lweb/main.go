@@ -21,11 +21,10 @@
 // such boot script (the bytes of one). The two servers take turns (nginx,
 // lweb, nginx, lweb for -rounds 2) and the report gives the median of the
 // rounds and the ratio. A request counts when answered inside the measured
-// window. Two such phases run: "lweb" asks for any of the nodes, as the
-// issue says, which are mostly boot cache misses; "lweb-cached" asks only
-// for nodes lweb has answered before (topped up to -cached nodes by asking
-// one at a time, which also times a miss on an idle lweb), so that lweb's
-// own cost shows apart from the database's.
+// window. lweb answers from its boot snapshot (docs/lweb.md), which it
+// loads before it says it is ready, so every node is asked for on equal
+// terms. Before each round the harness waits until lunadb is idle (lweb
+// stores the status of every node asked for, one write per node).
 //
 // The tracker load is open-loop: one peer per node, each announcing once per
 // -every (default 30 s, also set as tracker_interval) for one info_hash,
@@ -39,8 +38,7 @@
 // by hand from a run.
 //
 // -inprocess -cpuprofile FILE runs lweb.Main in this process and writes CPU
-// profiles of each lweb round (FILE.lweb, FILE.lweb-cached, numbered after
-// the first) and of the tracker load (FILE.tracker); they include the load
+// profiles of each lweb round (FILE.lweb, numbered after the first) and of the tracker load (FILE.tracker); they include the load
 // generator.
 package main
 
@@ -91,7 +89,6 @@ type config struct {
 	cpuProfile    string
 	skipDiscovery bool
 	skipTracker   bool
-	cached        int
 }
 
 func main() {
@@ -117,7 +114,6 @@ func run(ctx context.Context, args []string) int {
 	fs.BoolVar(&o.inProcess, "inprocess", false, "run lweb inside this process (lweb.Main) instead of bin/lweb; needed for -cpuprofile")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "with -inprocess: write CPU profiles of the lweb rounds and the tracker load to FILE.<phase>[.N] (they include the load generator)")
 	fs.BoolVar(&o.skipDiscovery, "no-discovery", false, "skip the discovery rounds (and nginx)")
-	fs.IntVar(&o.cached, "cached", 16, "before the lweb-cached rounds, discover nodes one at a time until lweb has answered this many")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -146,24 +142,22 @@ type node struct {
 }
 
 type harness struct {
-	o           config
-	tmp         string
-	luna        string
-	env         []string
-	vars        map[string]string
-	uri, db     string
-	lwebPort    int
-	lwebURL     string
-	nodes       []node
-	lunadb      *exec.Cmd
-	lwebCmd     *exec.Cmd
-	lwebStop    func() // in-process lweb
-	nginxCmd    *exec.Cmd
-	nginxURL    string
-	fileSize    int
-	cachedNodes int             // nodes asked for in the lweb-cached rounds
-	oneByOne    []time.Duration // sorted latencies of discoverOneByOne
-	setupTime   map[string]time.Duration
+	o         config
+	tmp       string
+	luna      string
+	env       []string
+	vars      map[string]string
+	uri, db   string
+	lwebPort  int
+	lwebURL   string
+	nodes     []node
+	lunadb    *exec.Cmd
+	lwebCmd   *exec.Cmd
+	lwebStop  func() // in-process lweb
+	nginxCmd  *exec.Cmd
+	nginxURL  string
+	fileSize  int
+	setupTime map[string]time.Duration
 }
 
 func bench(ctx context.Context, o config) (err error) {
@@ -574,7 +568,7 @@ func (h *harness) cpu(server *exec.Cmd) cpuMeter {
 // ---- discovery rounds ----
 
 type roundResult struct {
-	side      string // nginx, lweb, or lweb-cached
+	side      string // nginx or lweb
 	phase     string // the lweb side of the round's pair
 	round     int
 	ok, errs  int
@@ -584,7 +578,6 @@ type roundResult struct {
 	serverCPU time.Duration // -1: unknown (in-process lweb)
 	lunadbCPU time.Duration
 	selfCPU   time.Duration
-	answered  []int // nodes (indexes) answered, warm-up included
 }
 
 func (r roundResult) rate() float64 { return float64(r.ok) / r.dur.Seconds() }
@@ -598,88 +591,61 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 // discoveryRounds alternates nginx and lweb h.o.rounds times with requests
-// for random nodes among all of them (what the issue asks), then, as long
-// as lweb answered some nodes, alternates nginx and lweb again with
-// requests only for nodes lweb has answered before: those come from its
-// boot cache, which separates lweb's own cost from the database's.
+// for random nodes among all of them (what the issue asks).
 func (h *harness) discoveryRounds(ctx context.Context) ([]roundResult, error) {
-	nginxTarget := target{name: "nginx", size: h.fileSize, next: func(*rand.Rand) (string, []byte, int) { return h.nginxURL, nil, -1 }}
+	nginxTarget := target{name: "nginx", size: h.fileSize, next: func(*rand.Rand) (string, []byte) { return h.nginxURL, nil }}
 	base := h.lwebURL
-	lwebTarget := func(name string, pool []int) target {
-		return target{name: name, next: func(r *rand.Rand) (string, []byte, int) {
-			k := r.IntN(len(h.nodes))
-			if pool != nil {
-				k = pool[r.IntN(len(pool))]
-			}
-			n := &h.nodes[k]
-			return base + n.query, n.want, k
-		}}
-	}
+	lt := target{name: "lweb", next: func(r *rand.Rand) (string, []byte) {
+		n := &h.nodes[r.IntN(len(h.nodes))]
+		return base + n.query, n.want
+	}}
 	var out []roundResult
-	answered := map[int]bool{}
-	phase := func(lt target) error {
-		for round := 1; round <= h.o.rounds; round++ {
-			for _, t := range []target{nginxTarget, lt} {
-				if d := h.settle(ctx); d > time.Second {
-					fmt.Fprintf(os.Stderr, "waited %s for lunadb to go idle\n", d.Round(100*time.Millisecond))
-				}
-				fmt.Fprintf(os.Stderr, "round %d: %s, %d clients, %s warm-up + %s\n", round, t.name, h.o.conc, h.o.warmup, h.o.dur)
-				proc := h.nginxCmd
-				var stopProf func()
-				if t.name != "nginx" {
-					proc = h.lwebCmd
-					if h.o.cpuProfile != "" {
-						var err error
-						if stopProf, err = startProfile(h.o.cpuProfile + "." + t.name); err != nil {
-							return err
-						}
+	for round := 1; round <= h.o.rounds; round++ {
+		for _, t := range []target{nginxTarget, lt} {
+			if d := h.settle(ctx); d > time.Second {
+				fmt.Fprintf(os.Stderr, "waited %s for lunadb to go idle\n", d.Round(100*time.Millisecond))
+			}
+			fmt.Fprintf(os.Stderr, "round %d: %s, %d clients, %s warm-up + %s\n", round, t.name, h.o.conc, h.o.warmup, h.o.dur)
+			proc := h.nginxCmd
+			var stopProf func()
+			if t.name != "nginx" {
+				proc = h.lwebCmd
+				if h.o.cpuProfile != "" {
+					var err error
+					if stopProf, err = startProfile(h.o.cpuProfile + "." + t.name); err != nil {
+						return nil, err
 					}
 				}
-				r, err := h.load(ctx, t, proc)
-				if stopProf != nil {
-					stopProf()
-				}
-				if err != nil {
-					return err
-				}
-				r.round, r.phase = round, lt.name
-				out = append(out, r)
-				for _, k := range r.answered {
-					answered[k] = true
-				}
-				fmt.Fprintf(os.Stderr, "  %.1f req/s, p50 %s, p99 %s, %d errors\n", r.rate(), q(r.lat, 0.5), q(r.lat, 0.99), r.errs)
 			}
+			r, err := h.load(ctx, t, proc)
+			if stopProf != nil {
+				stopProf()
+			}
+			if err != nil {
+				return nil, err
+			}
+			r.round, r.phase = round, lt.name
+			out = append(out, r)
+			fmt.Fprintf(os.Stderr, "  %.1f req/s, p50 %s, p99 %s, %d errors\n", r.rate(), q(r.lat, 0.5), q(r.lat, 0.99), r.errs)
 		}
-		return nil
-	}
-	if err := phase(lwebTarget("lweb", nil)); err != nil {
-		return nil, err
-	}
-	if h.o.cached > 0 && len(answered) < h.o.cached {
-		if err := h.discoverOneByOne(ctx, answered); err != nil {
-			return nil, err
-		}
-	}
-	if len(answered) == 0 || len(answered) == len(h.nodes) {
-		return out, nil
-	}
-	pool := make([]int, 0, len(answered))
-	for k := range answered {
-		pool = append(pool, k)
-	}
-	slices.Sort(pool)
-	h.cachedNodes = len(pool)
-	if err := phase(lwebTarget("lweb-cached", pool)); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
 
-// settle waits (up to three minutes) until lunadb uses less than a fifth of
-// a CPU, so that no round starts while lunadb still works for the one before
-// (statuses of the nodes asked for being stored: up to one per node).
+// settle waits (up to three minutes) until lweb has stored the statuses of
+// the nodes asked for (its luna_node_status_pending metric is 0) and lunadb
+// uses less than a fifth of a CPU, so that no round starts while either
+// still works for the one before.
 func (h *harness) settle(ctx context.Context) time.Duration {
 	start := time.Now()
+	client := &http.Client{Timeout: 30 * time.Second}
+	var buf bytes.Buffer
+	for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
+		if err := get(ctx, client, h.lwebURL+"/metrics", &buf); err != nil || bytes.Contains(buf.Bytes(), []byte("\nluna_node_status_pending 0\n")) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
 		c0 := procCPU(h.lunadb.Process.Pid)
 		time.Sleep(500 * time.Millisecond)
@@ -688,36 +654,6 @@ func (h *harness) settle(ctx context.Context) time.Duration {
 		}
 	}
 	return time.Since(start)
-}
-
-// discoverOneByOne asks lweb for nodes it has not answered yet, one request
-// at a time, until it has answered h.o.cached nodes; the latencies are those
-// of a boot cache miss on an otherwise idle lweb.
-func (h *harness) discoverOneByOne(ctx context.Context, answered map[int]bool) error {
-	fmt.Fprintf(os.Stderr, "discovering nodes one at a time until lweb has answered %d\n", h.o.cached)
-	client := &http.Client{Timeout: 5 * time.Minute}
-	var buf bytes.Buffer
-	for _, k := range rand.New(rand.NewPCG(1, 2)).Perm(len(h.nodes)) {
-		if len(answered) >= h.o.cached {
-			break
-		}
-		if answered[k] {
-			continue
-		}
-		n := &h.nodes[k]
-		t0 := time.Now()
-		err := get(ctx, client, h.lwebURL+n.query, &buf)
-		if err == nil && !bytes.Contains(buf.Bytes(), n.want) {
-			err = fmt.Errorf("%s: no %q in the answer", n.query, n.want)
-		}
-		if err != nil {
-			return fmt.Errorf("discover %s: %w", n.name, err)
-		}
-		h.oneByOne = append(h.oneByOne, time.Since(t0))
-		answered[k] = true
-	}
-	slices.Sort(h.oneByOne)
-	return nil
 }
 
 // profiles appends to one file over several rounds: pprof cannot, so each
@@ -743,9 +679,8 @@ func startProfile(path string) (func(), error) {
 // target says what each request asks for and what its body must contain.
 type target struct {
 	name string
-	// next returns a request's URL, what its body must contain (nil:
-	// anything) and the node asked for (-1: none).
-	next func(*rand.Rand) (url string, want []byte, node int)
+	// next returns a request's URL and what its body must contain (nil: anything).
+	next func(*rand.Rand) (url string, want []byte)
 	size int // exact body size, 0 = any
 }
 
@@ -776,7 +711,6 @@ func (h *harness) load(ctx context.Context, t target, proc *exec.Cmd) (roundResu
 		lat      []time.Duration
 		errs     int
 		firstErr string
-		answered map[int]bool
 	}
 	ws := make([]worker, h.o.conc)
 	wctx, cancel := context.WithDeadline(ctx, until)
@@ -789,9 +723,8 @@ func (h *harness) load(ctx context.Context, t target, proc *exec.Cmd) (roundResu
 			rng := rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))
 			var buf bytes.Buffer
 			w.lat = make([]time.Duration, 0, 1<<14)
-			w.answered = map[int]bool{}
 			for wctx.Err() == nil {
-				u, want, k := t.next(rng)
+				u, want := t.next(rng)
 				t0 := time.Now()
 				err := get(wctx, client, u, &buf)
 				t1 := time.Now()
@@ -803,9 +736,6 @@ func (h *harness) load(ctx context.Context, t target, proc *exec.Cmd) (roundResu
 				}
 				if err == nil && want != nil && !bytes.Contains(buf.Bytes(), want) {
 					err = fmt.Errorf("%s: no %q in the answer", u, want)
-				}
-				if err == nil && k >= 0 {
-					w.answered[k] = true
 				}
 				if t1.Before(from) {
 					continue
@@ -833,9 +763,6 @@ func (h *harness) load(ctx context.Context, t target, proc *exec.Cmd) (roundResu
 		r.lat = append(r.lat, w.lat...)
 		if r.firstErr == "" {
 			r.firstErr = w.firstErr
-		}
-		for k := range w.answered {
-			r.answered = append(r.answered, k)
 		}
 	}
 	slices.Sort(r.lat)
@@ -1165,7 +1092,7 @@ func (h *harness) report(disc []roundResult, tr *trackerResult) {
 	if len(disc) > 0 {
 		fmt.Printf("\ndiscovery: %d keep-alive clients, %s warm-up then %s per round; lweb: GET /luna?step=discovery&hwdata=|MAC| of a random node; nginx: GET of a %d-byte static file\n",
 			h.o.conc, h.o.warmup, h.o.dur, h.fileSize)
-		fmt.Printf("  lweb: any of the %d nodes; lweb-cached: one of the %d nodes lweb had answered before (boot cache hits)\n", h.o.nodes, h.cachedNodes)
+		fmt.Printf("  lweb: any of the %d nodes\n", h.o.nodes)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "round\tserver\treq/s\tp50\tp99\tmax\terrors\tserver CPU\tlunadb CPU\tbench CPU\t")
 		for _, r := range disc {
@@ -1191,12 +1118,8 @@ func (h *harness) report(disc []roundResult, tr *trackerResult) {
 			st.rate, st.p50, st.p99 = median(rate), median(p50), median(p99)
 			return st
 		}
-		if len(h.oneByOne) > 0 {
-			fmt.Printf("\nboot cache misses one at a time (lweb otherwise idle): %d nodes, p50 %s, max %s\n",
-				len(h.oneByOne), q(h.oneByOne, 0.5), q(h.oneByOne, 1))
-		}
 		fmt.Println("\nmedian of the rounds:")
-		for _, phase := range []string{"lweb", "lweb-cached"} {
+		for _, phase := range []string{"lweb"} {
 			if !slices.ContainsFunc(disc, func(r roundResult) bool { return r.phase == phase }) {
 				continue
 			}

@@ -16,6 +16,10 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
+// IndexInterval is how often the data directory is checked for collections
+// that lack the _id expression index (see idindex.go).
+var IndexInterval = time.Second
+
 // Server is a running embedded FerretDB.
 type Server struct {
 	uri    string
@@ -61,7 +65,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	s := &Server{cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- f.Run(runCtx) }()
+	indexed := make(chan struct{})
+	go func() {
+		err := f.Run(runCtx)
+		cancel()
+		<-indexed // the indexer has stopped touching the files
+		s.done <- err
+	}()
+	go func() {
+		defer close(indexed)
+		(&idIndexer{dir: dir, log: logger, seen: map[string]fileStamp{}}).run(runCtx, IndexInterval)
+	}()
 
 	// MongoDBURI blocks until the listener is bound; bound it ourselves so a
 	// port that cannot be bound is an error, not a hang.

@@ -176,6 +176,13 @@ func (w *statusWriter) record(id store.ID, node, step, token string) {
 	}
 }
 
+// pendingCount is the number of statuses not stored yet.
+func (w *statusWriter) pendingCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
 // token is the last boot token this process handed out to a node.
 func (w *statusWriter) token(node string) string {
 	w.mu.Lock()

@@ -324,7 +324,7 @@ func TestStaticAndMetrics(t *testing.T) {
 	m := f.expect("/metrics", http.StatusOK)
 	for _, want := range []string{`luna_http_requests_total{code="200",route="/boot/"} 1`,
 		`luna_http_requests_total{code="404",route="/boot/"}`, `luna_http_bytes_served_total{dir="boot"} 12`,
-		`luna_nodes{status="boot.request"} 1`, `luna_nodes{status="none"} 2`} {
+		`luna_nodes{status="boot.request"} 1`, `luna_nodes{status="none"} 2`, "luna_node_status_pending 0"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/render"
 	"github.com/clustervision/luna-go/internal/store"
@@ -103,6 +105,9 @@ func (s *Server) init() {
 		s.metrics = newMetrics(s.Svc)
 		s.cache = newBootCache(s.Svc, s.Log)
 		s.writer = newStatusWriter(s.Svc.St, s.Log)
+		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "luna_node_status_pending", Help: "Node statuses received and not stored yet (at most one per node).",
+		}, func() float64 { return float64(s.writer.pendingCount()) }))
 		s.tracker = newTracker(s, s.Svc, s.Log)
 		if s.Announce == nil {
 			s.Announce, s.Scrape = s.tracker.ServeAnnounce, s.tracker.ServeScrape

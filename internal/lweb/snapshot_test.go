@@ -2,6 +2,8 @@ package lweb
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -124,3 +126,35 @@ func TestSnapshotFollowsChanges(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// Statuses are drained in chunks with pauses; everything pending is stored
+// in the end, one write per node, the newest status winning.
+func TestStatusWriterDrain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sn, err := luna.NewService(f.st).LoadSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, name := range sn.Names() {
+		nd, _ := sn.Node(name)
+		w.record(nd.ID, name, "install.prescript", "")
+		w.record(nd.ID, name, "install.partscript", "tok-"+name)
+	}
+	if w.pendingCount() != 3 {
+		t.Fatalf("%d pending, want 3 (one per node)", w.pendingCount())
+	}
+	w.drain(ctx)
+	if w.pendingCount() != 0 {
+		t.Fatalf("%d pending after drain", w.pendingCount())
+	}
+	for _, name := range sn.Names() {
+		if got := f.status(name); got != "install.partscript" {
+			t.Errorf("%s: status %q", name, got)
+		}
+		if w.token(name) != "tok-"+name {
+			t.Errorf("%s: token %q", name, w.token(name))
+		}
+	}
+}
