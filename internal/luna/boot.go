@@ -127,6 +127,7 @@ type nodeContext struct {
 	addrs   []store.Address
 	mac     string
 	bmc     *store.BMCSetup // the group's BMC setup, nil if none
+	token   string          // the token of the node's current boot (not in a Snapshot)
 }
 
 func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContext, error) {
@@ -155,6 +156,12 @@ func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContex
 	}
 	if len(macs) > 0 {
 		nc.mac = macs[0].MAC
+	}
+	var st store.NodeState
+	if err := s.St.GetByID(ctx, store.States, nd.ID, &st); err == nil {
+		nc.token = st.Token
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
 	}
 	if nc.group.BMCSetup != nil {
 		var b store.BMCSetup
@@ -217,7 +224,7 @@ func (s *Service) BootParams(ctx context.Context, name string) (*BootParams, err
 func (nc *nodeContext) bootParams() *BootParams {
 	p := &BootParams{NodeID: nc.node.ID, BaseURL: ClusterURL(nc.cluster), Name: nc.node.Name, Hostname: nc.hostname(), Domain: nc.domain(),
 		MAC: nc.mac, KernelFile: nc.image.KernFile, InitrdFile: nc.image.InitrdFile, KernOpts: nc.image.KernOpts,
-		Service: nc.node.Service, LocalBoot: nc.node.LocalBoot, BootProto: "dhcp", Token: nc.node.BootToken}
+		Service: nc.node.Service, LocalBoot: nc.node.LocalBoot, BootProto: "dhcp", Token: nc.token}
 	if i := findIface(nc.group, BootIf); i >= 0 && nc.mac != "" {
 		ifc := &nc.group.Interfaces[i]
 		p.Net4, p.Net6 = nc.addrOn(ifc, ifc.Network4), nc.addrOn(ifc, ifc.Network6)
@@ -240,7 +247,7 @@ func (s *Service) InstallParams(ctx context.Context, name string) (*InstallParam
 
 func (nc *nodeContext) installParams() *InstallParams {
 	p := &InstallParams{BaseURL: ClusterURL(nc.cluster), Name: nc.node.Name, Hostname: nc.hostname(), Domain: nc.domain(),
-		MAC: nc.mac, Token: nc.node.BootToken, PreScript: nc.group.PreScript, PartScript: nc.group.PartScript,
+		MAC: nc.mac, Token: nc.token, PreScript: nc.group.PreScript, PartScript: nc.group.PartScript,
 		PostScript: nc.group.PostScript, KernVer: nc.image.KernVer, KernOpts: nc.image.KernOpts}
 	if nc.image.Torrent != "" {
 		p.Torrent = nc.image.Torrent + ".torrent"
@@ -439,16 +446,20 @@ func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) 
 // they never reported).
 func (s *Service) NodeStatusCounts(ctx context.Context) (map[string]int, error) {
 	var nodes []struct {
-		Status *store.NodeStatus `bson:"status"`
+		ID store.ID `bson:"_id"`
 	}
 	if err := s.St.List(ctx, store.Nodes, &nodes); err != nil {
+		return nil, err
+	}
+	states, err := s.St.NodeStates(ctx, nil)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
 	for _, n := range nodes {
 		st := "none"
-		if n.Status != nil {
-			st = n.Status.Step
+		if state, ok := states[n.ID]; ok {
+			st = state.Step
 		}
 		out[st]++
 	}

@@ -513,6 +513,9 @@ func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
 			return err
 		}
 	}
+	if err := s.St.DeleteIDs(ctx, store.States, ids); err != nil {
+		return err
+	}
 	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
 	return err
 }
@@ -597,7 +600,8 @@ const maxOwnerFilter = 1000
 // nodeExtras are the addresses and MACs of some nodes, or of all (and more
 // than needed: NodeViews looks up only the nodes it shows).
 type nodeExtras struct {
-	macs []store.MAC
+	macs   []store.MAC
+	states map[store.ID]store.NodeState
 	err  error
 }
 
@@ -606,6 +610,9 @@ type nodeExtras struct {
 func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras {
 	var x nodeExtras
 	x.macs, x.err = s.St.MACsOf(ctx, owners)
+	if x.err == nil {
+		x.states, x.err = s.St.NodeStates(ctx, owners)
+	}
 	return x
 }
 
@@ -726,8 +733,8 @@ func (s *Service) NodeViews(ctx context.Context, group string, names []string) (
 			v.Interfaces = append(v.Interfaces, *ni)
 		}
 		sort.Slice(v.Interfaces, func(i, j int) bool { return v.Interfaces[i].Name < v.Interfaces[j].Name })
-		if nd.Status != nil {
-			v.Status = &NodeStatusView{Step: nd.Status.Step, Time: nd.Status.Time.UTC(), Age: Age(now.Sub(nd.Status.Time))}
+		if st, ok := x.states[nd.ID]; ok {
+			v.Status = &NodeStatusView{Step: st.Step, Time: st.Time.UTC(), Age: Age(now.Sub(st.Time))}
 			host := nd.Name
 			if g, ok := groupByID[nd.Group]; ok && g.Domain != nil {
 				if n, ok := nets[*g.Domain]; ok {

@@ -101,10 +101,11 @@ func (f *fixture) status(node string) string {
 	if err := f.st.GetByName(context.Background(), store.Nodes, node, &nd); err != nil {
 		f.t.Fatal(err)
 	}
-	if nd.Status == nil {
+	var st store.NodeState
+	if err := f.st.GetByID(context.Background(), store.States, nd.ID, &st); err != nil {
 		return ""
 	}
-	return nd.Status.Step
+	return st.Step
 }
 
 // pack sets the osimage's boot files and torrent as `osimage pack` would (or clears them).

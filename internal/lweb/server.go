@@ -342,6 +342,20 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	writeScript(w, body)
 }
 
+// bootToken is the token of a node's current boot: the one this process
+// handed out last, or else the stored one (handed out before a restart).
+func (s *Server) bootToken(ctx context.Context, id store.ID, name string) (string, error) {
+	if tok := s.writer.token(name); tok != "" {
+		return tok, nil
+	}
+	var st store.NodeState
+	err := s.Svc.St.GetByID(ctx, store.States, id, &st)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return st.Token, err
+}
+
 // authorized says whether a request may act for a node: it comes from one
 // of the node's addresses or carries the token of its current boot.
 // It returns the node's id.
@@ -355,10 +369,12 @@ func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (sto
 		return nd.ID, true, nil
 	}
 	if tok := arg(r, "token"); tok != "" {
-		for _, want := range []string{s.writer.token(name), nd.BootToken} {
-			if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-				return nd.ID, true, nil
-			}
+		want, err := s.bootToken(ctx, nd.ID, name)
+		if err != nil {
+			return store.ID{}, false, err
+		}
+		if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+			return nd.ID, true, nil
 		}
 	}
 	ips, err := s.cache.nodeIPs(ctx, name)
@@ -415,8 +431,9 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "the osimage of node "+name+" is not packed")
 		return
 	}
-	if tok := s.writer.token(name); tok != "" {
-		p.Token = tok
+	if p.Token, err = s.bootToken(ctx, id, name); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	body, err := rd.InstallScript(p)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/store"
 )
 
 // The snapshot lweb answers from must give every node exactly what the
@@ -156,5 +157,46 @@ func TestStatusWriterDrain(t *testing.T) {
 		if w.token(name) != "tok-"+name {
 			t.Errorf("%s: token %q", name, w.token(name))
 		}
+	}
+}
+
+// Status reports written while an administrator changes the node do not
+// undo the change: they are not stored in the node document.
+func TestStatusesDoNotUndoNodeChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	nd, err := luna.NewService(f.st).Node(ctx, "node001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			w.record(nd.ID, "node001", "install.download", "")
+			w.flush(ctx)
+		}
+	}()
+	for _, v := range []string{"y", "n", "y"} {
+		f.luna("node", "change", "node001", "--localboot", v, "--service", v)
+	}
+	close(stop)
+	<-done
+	var got store.Node
+	if err := f.st.GetByID(ctx, store.Nodes, nd.ID, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.LocalBoot || !got.Service {
+		t.Fatalf("node001 after the changes: localboot %v service %v, want both on", got.LocalBoot, got.Service)
+	}
+	if f.status("node001") != "install.download" {
+		t.Fatalf("status %q", f.status("node001"))
 	}
 }

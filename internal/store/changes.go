@@ -45,32 +45,77 @@ func (s *Store) ChangeMarker(ctx context.Context) (string, error) {
 // StatusUpdate is a node's last boot step and, when not empty, the token of
 // its current boot.
 type StatusUpdate struct {
-	NodeID ID // when set, the node is found by id (cheap on every store); else by name
-	Node   string
+	NodeID ID
+	Node   string // for messages
 	Status NodeStatus
 	Token  string
 }
 
-// SetNodeStatuses stores many node statuses in one round trip. These writes
-// do not touch the change marker: they are what booting nodes report.
+// SetNodeStatuses stores many node statuses (NodeState documents) in few
+// round trips. These writes do not touch the change marker: they are what
+// booting nodes report.
 func (s *Store) SetNodeStatuses(ctx context.Context, ups []StatusUpdate) error {
 	if len(ups) == 0 {
 		return nil
 	}
 	models := make([]mongo.WriteModel, 0, len(ups))
 	for _, u := range ups {
-		set := bson.M{"status": u.Status}
+		if u.NodeID.IsZero() {
+			return fmt.Errorf("store node statuses: node %s has no id", u.Node)
+		}
+		set := bson.M{"step": u.Status.Step, "time": u.Status.Time}
 		if u.Token != "" {
-			set["boot_token"] = u.Token
+			set["token"] = u.Token
 		}
-		filter := bson.M{"name": u.Node}
-		if !u.NodeID.IsZero() {
-			filter = bson.M{"_id": u.NodeID}
-		}
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.M{"$set": set}))
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": u.NodeID}).
+			SetUpdate(bson.M{"$set": set}).SetUpsert(true))
 	}
-	if err := s.bulkUpdate(ctx, Nodes, models); err != nil {
+	if err := s.bulkUpdate(ctx, States, models); err != nil {
 		return fmt.Errorf("store node statuses: %w", err)
 	}
 	return nil
+}
+
+// NodeStates returns the states of the nodes ids (of every node when ids is nil), by node id.
+func (s *Store) NodeStates(ctx context.Context, ids []ID) (map[ID]NodeState, error) {
+	var filter bson.M
+	if ids == nil {
+		filter = bson.M{}
+	} else {
+		filter = bson.M{"_id": bson.M{"$in": ids}}
+	}
+	var states []NodeState
+	if err := s.find(ctx, States, filter, nil, &states); err != nil {
+		return nil, err
+	}
+	out := make(map[ID]NodeState, len(states))
+	for _, st := range states {
+		out[st.ID] = st
+	}
+	return out, nil
+}
+
+// moveNodeStates moves statuses and boot tokens from node documents (schema
+// version 2 and before) to NodeState documents.
+func (s *Store) moveNodeStates(ctx context.Context) error {
+	var nodes []struct {
+		ID        ID          `bson:"_id"`
+		Status    *NodeStatus `bson:"status"`
+		BootToken string      `bson:"boot_token"`
+	}
+	if err := s.find(ctx, Nodes, bson.M{"status": bson.M{"$exists": true}}, nil, &nodes); err != nil {
+		return err
+	}
+	var ups []StatusUpdate
+	for _, n := range nodes {
+		if n.Status != nil {
+			ups = append(ups, StatusUpdate{NodeID: n.ID, Status: *n.Status, Token: n.BootToken})
+		}
+	}
+	if err := s.SetNodeStatuses(ctx, ups); err != nil {
+		return err
+	}
+	_, err := s.db.Collection(Nodes).UpdateMany(ctx, bson.M{"$or": bson.A{bson.M{"status": bson.M{"$exists": true}}, bson.M{"boot_token": bson.M{"$exists": true}}}},
+		bson.M{"$unset": bson.M{"status": "", "boot_token": ""}})
+	return err
 }

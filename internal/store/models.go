@@ -166,8 +166,18 @@ type Node struct {
 	Service   bool        `bson:"service,omitempty"`
 	Comment   string      `bson:"comment,omitempty"`
 	Addrs     string      `bson:"addrs,omitempty"` // copy of its claims, see EncodeNodeAddrs
-	Status    *NodeStatus `bson:"status,omitempty"`
-	BootToken string      `bson:"boot_token,omitempty"`
+}
+
+// NodeState is what a booting node last reported and the token of its
+// current boot. It lives in its own collection, one document per node with
+// the node's id, so that lweb, which writes it all the time during a boot,
+// never writes the node document an administrator may be changing: an
+// update on FerretDB rewrites the whole document and is not atomic.
+type NodeState struct {
+	ID    ID        `bson:"_id"` // the node's id
+	Step  string    `bson:"step"`
+	Time  time.Time `bson:"time"`
+	Token string    `bson:"token,omitempty"`
 }
 
 // MAC binds one MAC address to one node; unique both ways.

@@ -109,13 +109,54 @@ func TestManyStatusUpdates(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("250 status updates did not finish within 60 s")
 	}
-	var nodes []store.Node
-	if err := st.List(ctx, store.Nodes, &nodes); err != nil {
+	states, err := st.NodeStates(ctx, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, nd := range nodes {
-		if nd.Status == nil || nd.Status.Step != "boot.request" {
-			t.Fatalf("%s: status %+v", nd.Name, nd.Status)
+	for _, u := range ups {
+		if s, ok := states[u.NodeID]; !ok || s.Step != "boot.request" {
+			t.Fatalf("%s: status %+v", u.Node, s)
 		}
+	}
+	if len(states) != len(ups) {
+		t.Fatalf("%d states for %d nodes", len(states), len(ups))
+	}
+}
+
+// Opening a version 2 database moves statuses and boot tokens out of the
+// node documents into NodeState documents.
+func TestSchemaUpgradeMovesNodeStates(t *testing.T) {
+	ctx := context.Background()
+	_, db := testutil.Store(t)
+	c := driver(t)
+	nodes := c.Database(db).Collection(store.Nodes)
+	booted, idle := store.NewID(), store.NewID()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	if _, err := nodes.InsertMany(ctx, []any{
+		bson.M{"_id": booted, "name": "node001", "group": store.NewID(), "setupbmc": true,
+			"status": bson.M{"step": "install.success", "time": at}, "boot_token": "0123456789abcdef0123456789abcdef"},
+		bson.M{"_id": idle, "name": "node002", "group": store.NewID(), "setupbmc": true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Database(db).Collection(store.Meta).UpdateOne(ctx, bson.M{"_id": "schema"}, bson.M{"$set": bson.M{"version": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := store.Open(ctx, testutil.URI(), db, "test server", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close(ctx)
+	states, err := st2.NodeStates(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.NodeState{ID: booted, Step: "install.success", Time: at, Token: "0123456789abcdef0123456789abcdef"}
+	if len(states) != 1 || !states[booted].Time.Equal(at) || states[booted].Step != want.Step || states[booted].Token != want.Token {
+		t.Fatalf("states %+v, want only %+v", states, want)
+	}
+	n, err := nodes.CountDocuments(ctx, bson.M{"$or": bson.A{bson.M{"status": bson.M{"$exists": true}}, bson.M{"boot_token": bson.M{"$exists": true}}}})
+	if err != nil || n != 0 {
+		t.Fatalf("%d node documents still carry a status or token (%v)", n, err)
 	}
 }

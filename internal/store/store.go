@@ -28,8 +28,9 @@ import (
 
 // SchemaVersion is the layout of the documents written by this code:
 // 1 the first; 2 adds each node's copy of its address claims (Node.Addrs),
-// built from the claims when a version 1 database is opened.
-const SchemaVersion = 2
+// built from the claims when a version 1 database is opened; 3 moves each
+// node's status and boot token out of the node document (NodeState).
+const SchemaVersion = 3
 
 // Sentinel errors callers branch on.
 var (
@@ -62,6 +63,7 @@ const (
 	SwitchMAC = "switch_mac"
 	Tracker   = "tracker"
 	Meta      = "luna_meta"
+	States    = "nodestatus"
 )
 
 // Store is an open connection to Luna's database.
@@ -162,6 +164,11 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 		if m.Version < 2 {
 			if err := s.rebuildNodeAddrs(ctx); err != nil {
 				return fmt.Errorf("upgrade the schema to version 2: %w", err)
+			}
+		}
+		if m.Version < 3 {
+			if err := s.moveNodeStates(ctx); err != nil {
+				return fmt.Errorf("upgrade the schema to version 3: %w", err)
 			}
 		}
 	case !errors.Is(err, mongo.ErrNoDocuments):
