@@ -55,9 +55,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(os_discard{}, nil))
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
-		Logger:    logger,
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: cfg.Listen},
+		Logger:   logger,
+		Handler:  "sqlite",
 		// WAL with synchronous=NORMAL: a commit is not flushed to disk
 		// until the next checkpoint, so a power loss can lose the last
 		// writes (never corrupt the database) - the same promise as

@@ -602,7 +602,7 @@ const maxOwnerFilter = 1000
 type nodeExtras struct {
 	macs   []store.MAC
 	states map[store.ID]store.NodeState
-	err  error
+	err    error
 }
 
 // nodeExtras reads the MACs of the nodes owners, or of every node when

@@ -156,16 +156,16 @@ type NodeStatus struct {
 // empty: every list of nodes reads every node, and on FerretDB the cost of a
 // read grows with the number of fields.
 type Node struct {
-	ID        ID          `bson:"_id"`
-	Name      string      `bson:"name"`
-	Group     ID          `bson:"group"`
-	Switch    *ID         `bson:"switch,omitempty"`
-	Port      string      `bson:"port,omitempty"`
-	LocalBoot bool        `bson:"localboot,omitempty"`
-	SetupBMC  bool        `bson:"setupbmc"`
-	Service   bool        `bson:"service,omitempty"`
-	Comment   string      `bson:"comment,omitempty"`
-	Addrs     string      `bson:"addrs,omitempty"` // copy of its claims, see EncodeNodeAddrs
+	ID        ID     `bson:"_id"`
+	Name      string `bson:"name"`
+	Group     ID     `bson:"group"`
+	Switch    *ID    `bson:"switch,omitempty"`
+	Port      string `bson:"port,omitempty"`
+	LocalBoot bool   `bson:"localboot,omitempty"`
+	SetupBMC  bool   `bson:"setupbmc"`
+	Service   bool   `bson:"service,omitempty"`
+	Comment   string `bson:"comment,omitempty"`
+	Addrs     string `bson:"addrs,omitempty"` // copy of its claims, see EncodeNodeAddrs
 }
 
 // NodeState is what a booting node last reported and the token of its
