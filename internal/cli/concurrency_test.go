@@ -513,3 +513,57 @@ func TestConcurrentGroupChangesAndNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentChangesOfOneObject: 12 administrators change one group and
+// one node at the same moment, each a different field or interface. On
+// FerretDB an update rewrites the whole document and is not atomic, so
+// without the object lock some of these changes were silently lost. Every
+// change is kept.
+func TestConcurrentChangesOfOneObject(t *testing.T) {
+	env, dir, st := nodeCluster(t)
+	env.mustRun(t, "node", "add", "-g", "compute", "-n", "node001")
+	var argv [][]string
+	for i := 0; i < 6; i++ {
+		argv = append(argv, []string{"group", "change", "compute", "-i", fmt.Sprintf("eth%d", i), "--add"})
+	}
+	argv = append(argv,
+		[]string{"group", "change", "compute", "--torrent_if", "BOOTIF"},
+		[]string{"group", "change", "compute", "--domain", "cluster"},
+		[]string{"node", "change", "node001", "--localboot", "y"},
+		[]string{"node", "change", "node001", "--service", "y"},
+		[]string{"node", "change", "node001", "--setupbmc", "n"},
+		[]string{"node", "change", "node001", "--port", "17"},
+	)
+	for i, r := range runConcurrently(t, env, dir, argv) {
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("helper %d (%v): exit %d, stderr %q", i, argv[i], r.code, r.stderr)
+		}
+	}
+	ctx := context.Background()
+	var g store.Group
+	if err := st.GetByName(ctx, store.Groups, "compute", &g); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		found := false
+		for _, ifc := range g.Interfaces {
+			found = found || ifc.Name == fmt.Sprintf("eth%d", i)
+		}
+		if !found {
+			t.Errorf("interface eth%d was lost", i)
+		}
+	}
+	if g.TorrentIf != "BOOTIF" || g.Domain == nil {
+		t.Errorf("group settings lost: torrent_if %q, domain %v", g.TorrentIf, g.Domain)
+	}
+	var nd store.Node
+	if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
+		t.Fatal(err)
+	}
+	if !nd.LocalBoot || !nd.Service || nd.SetupBMC || nd.Port != "17" {
+		t.Errorf("node changes lost: %+v", nd)
+	}
+	if n, err := st.Count(ctx, store.Locks); err != nil || n != 0 {
+		t.Errorf("%d locks left behind (%v)", n, err)
+	}
+}

@@ -81,7 +81,12 @@ func (s *Service) AddBMCSetup(ctx context.Context, name string, o BMCSetupOpts) 
 }
 
 // ChangeBMCSetup applies every given option (0 and empty values included).
+// ChangeBMCSetup changes a bmcsetup, holding its lock.
 func (s *Service) ChangeBMCSetup(ctx context.Context, name string, o BMCSetupOpts) error {
+	return s.locked(ctx, store.BMCSetups, name, func() error { return s.changeBMCSetup(ctx, name, o) })
+}
+
+func (s *Service) changeBMCSetup(ctx context.Context, name string, o BMCSetupOpts) error {
 	set, err := o.fields()
 	if err != nil {
 		return err

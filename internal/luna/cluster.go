@@ -182,7 +182,12 @@ type ClusterChange struct {
 
 // ChangeCluster validates every given option first and then stores them all
 // in one update: either everything changes or nothing does.
+// ChangeCluster changes the cluster, holding its lock.
 func (s *Service) ChangeCluster(ctx context.Context, o ClusterChange) error {
+	return s.locked(ctx, store.Clusters, ClusterName, func() error { return s.changeCluster(ctx, o) })
+}
+
+func (s *Service) changeCluster(ctx context.Context, o ClusterChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}

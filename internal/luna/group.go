@@ -132,7 +132,12 @@ type GroupChange struct {
 }
 
 // ChangeGroup validates every given option and stores them in one update.
+// ChangeGroup changes a group's settings, holding its lock.
 func (s *Service) ChangeGroup(ctx context.Context, name string, o GroupChange) error {
+	return s.locked(ctx, store.Groups, name, func() error { return s.changeGroup(ctx, name, o) })
+}
+
+func (s *Service) changeGroup(ctx context.Context, name string, o GroupChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
@@ -195,7 +200,12 @@ type IfaceOp struct {
 // ChangeGroupInterface performs one interface action. setnet allocates an
 // address for every node of the group and delnet releases them; either all
 // nodes change or none does.
+// ChangeGroupInterface performs one interface action, holding the group's lock.
 func (s *Service) ChangeGroupInterface(ctx context.Context, name string, op IfaceOp) error {
+	return s.locked(ctx, store.Groups, name, func() error { return s.changeGroupInterface(ctx, name, op) })
+}
+
+func (s *Service) changeGroupInterface(ctx context.Context, name string, op IfaceOp) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}

@@ -144,7 +144,12 @@ type NetworkChange struct {
 
 // ChangeNetwork applies every given option (1.2 silently applied only the
 // first), validating all of them before anything is written.
+// ChangeNetwork changes a network, holding its lock.
 func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChange) error {
+	return s.locked(ctx, store.Networks, name, func() error { return s.changeNetwork(ctx, name, o) })
+}
+
+func (s *Service) changeNetwork(ctx context.Context, name string, o NetworkChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}

@@ -200,7 +200,12 @@ type NodeChange struct {
 
 // ChangeNode validates the options, then applies them: group move, MAC,
 // switch, port, flags, a specific address and the comment.
+// ChangeNode changes a node, holding its lock.
 func (s *Service) ChangeNode(ctx context.Context, name string, o NodeChange) error {
+	return s.locked(ctx, store.Nodes, name, func() error { return s.changeNode(ctx, name, o) })
+}
+
+func (s *Service) changeNode(ctx context.Context, name string, o NodeChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}

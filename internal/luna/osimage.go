@@ -205,7 +205,17 @@ type OSImageChange struct {
 // ChangeOSImage validates every given option, then stores them all in one
 // update. A kernel version that is not installed in the image is allowed
 // (it may be installed later) and comes back as a warning.
+// ChangeOSImage changes an osimage, holding its lock.
 func (s *Service) ChangeOSImage(ctx context.Context, name string, o OSImageChange) (warnings []string, err error) {
+	err = s.locked(ctx, store.OSImages, name, func() error {
+		var e error
+		warnings, e = s.changeOSImage(ctx, name, o)
+		return e
+	})
+	return warnings, err
+}
+
+func (s *Service) changeOSImage(ctx context.Context, name string, o OSImageChange) (warnings []string, err error) {
 	set := map[string]any{}
 	if o.KernVer != nil {
 		if err := validateKernVer(*o.KernVer); err != nil {

@@ -53,7 +53,12 @@ func (s *Service) OtherDev(ctx context.Context, name string) (*store.OtherDev, e
 
 // ChangeOtherDev attaches the device to a network with an address, moves its
 // address in a network it is attached to, or (ip "") detaches it.
+// ChangeOtherDev changes an other device, holding its lock.
 func (s *Service) ChangeOtherDev(ctx context.Context, name string, network, ip, comment *string) error {
+	return s.locked(ctx, store.OtherDevs, name, func() error { return s.changeOtherDev(ctx, name, network, ip, comment) })
+}
+
+func (s *Service) changeOtherDev(ctx context.Context, name string, network, ip, comment *string) error {
 	if ip != nil && network == nil {
 		return Failf("Network needs to be specified")
 	}

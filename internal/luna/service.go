@@ -77,7 +77,15 @@ func (s *Service) insert(ctx context.Context, coll, name string, doc any) error 
 }
 
 // Rename gives an object a new name; references are by id, so they follow.
+// Rename gives an object a new name, holding its lock.
 func (s *Service) Rename(ctx context.Context, coll, kind, name, newName string) error {
+	if err := ValidateName(kind, newName); err != nil {
+		return err
+	}
+	return s.locked(ctx, coll, name, func() error { return s.rename(ctx, coll, kind, name, newName) })
+}
+
+func (s *Service) rename(ctx context.Context, coll, kind, name, newName string) error {
 	if err := ValidateName(kind, newName); err != nil {
 		return err
 	}
@@ -116,6 +124,29 @@ func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.
 		return InUse(name, users)
 	}
 	return s.St.Delete(ctx, coll, id)
+}
+
+// lockWait bounds how long a change waits for another change of the same object.
+const lockWait = 30 * time.Second
+
+// locked runs fn holding the lock of the named object (store.Lock): two
+// administrators changing one object at the same moment take turns instead
+// of one silently undoing the other's change. fn reads the object itself,
+// after the lock is taken.
+func (s *Service) locked(ctx context.Context, coll, name string, fn func() error) error {
+	id, err := s.IDOf(ctx, coll, name)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.St.Lock(ctx, coll+"/"+id.Hex(), lockWait)
+	if errors.Is(err, store.ErrLocked) {
+		return Failf("'%s' is being changed by another command; try again", name)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
 }
 
 // IDOf returns the id of a named object.

@@ -107,7 +107,12 @@ func (s *Service) Switch(ctx context.Context, name string) (*store.Switch, error
 // ChangeSwitch applies the options: the network first, then the address in
 // it. The new address is claimed before the old one is released, so a
 // failure leaves the switch as it was.
+// ChangeSwitch changes a switch, holding its lock.
 func (s *Service) ChangeSwitch(ctx context.Context, name string, o SwitchOpts) error {
+	return s.locked(ctx, store.Switches, name, func() error { return s.changeSwitch(ctx, name, o) })
+}
+
+func (s *Service) changeSwitch(ctx context.Context, name string, o SwitchOpts) error {
 	set, err := o.fields()
 	if err != nil {
 		return err
