@@ -79,9 +79,12 @@ func (s *Store) SetNodeStatuses(ctx context.Context, ups []StatusUpdate) error {
 // NodeStates returns the states of the nodes ids (of every node when ids is nil), by node id.
 func (s *Store) NodeStates(ctx context.Context, ids []ID) (map[ID]NodeState, error) {
 	var filter bson.M
-	if ids == nil {
+	switch {
+	case ids == nil:
 		filter = bson.M{}
-	} else {
+	case len(ids) == 1: // an equality FerretDB answers from an index, not a scan
+		filter = bson.M{"_id": ids[0]}
+	default:
 		filter = bson.M{"_id": bson.M{"$in": ids}}
 	}
 	var states []NodeState
