@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +26,7 @@ func TestHelperLuna(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &args); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(os.Getenv("LUNA_HELPER_READY"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	start := os.Getenv("LUNA_HELPER_START")
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, err := os.Stat(start); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no start")
-		}
-	}
+	testutil.HelperStart(t)
 	os.Exit(Main(context.Background(), args, StdIO()))
 }
 
@@ -111,77 +96,23 @@ type procResult struct {
 // when it fails, exactly one ERROR line on stderr.
 func runConcurrently(t *testing.T, env lunaEnv, dir string, argv [][]string) []procResult {
 	t.Helper()
-	startFile := filepath.Join(t.TempDir(), "start")
-	type proc struct {
-		cmd         *exec.Cmd
-		out, errOut bytes.Buffer
-		ready       string
-		done        chan error
-	}
-	ps := make([]*proc, len(argv))
-	t.Cleanup(func() {
-		for _, p := range ps {
-			if p != nil {
-				_ = p.cmd.Process.Kill() // an error once it has ended
-			}
-		}
-	})
-	for i := range ps {
+	envs := make([][]string, len(argv))
+	for i := range argv {
 		args, _ := json.Marshal(argv[i])
-		p := &proc{ready: filepath.Join(filepath.Dir(startFile), fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
-		p.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperLuna$", "-test.count=1", "-test.timeout=2m")
-		p.cmd.Env = append(os.Environ(),
-			"LUNA_TEST_MONGODB_URI="+testutil.URI(), // the helper's TestMain starts no server of its own
-			"LUNA_HELPER_ARGS="+string(args),
-			"LUNA_HELPER_READY="+p.ready,
-			"LUNA_HELPER_START="+startFile,
-		)
+		envs[i] = []string{"LUNA_HELPER_ARGS=" + string(args)}
 		for k, v := range env {
-			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+			envs[i] = append(envs[i], k+"="+v)
 		}
-		p.cmd.Env = append(p.cmd.Env, "LUNA_CONNECT_TIMEOUT=30s")
-		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.done <- p.cmd.Wait() }()
-		ps[i] = p
+		envs[i] = append(envs[i], "LUNA_CONNECT_TIMEOUT=30s")
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for i, p := range ps {
-		for {
-			if _, err := os.Stat(p.ready); err == nil {
-				break
-			}
-			select {
-			case err := <-p.done:
-				t.Fatalf("helper %d ended before the start: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("helper %d not ready", i)
-			}
-			time.Sleep(2 * time.Millisecond)
+	res := make([]procResult, len(argv))
+	for i, r := range testutil.RunHelpers(t, "TestHelperLuna", envs) {
+		res[i] = procResult{code: r.Code, stderr: r.Stderr}
+		if r.Stdout != "" {
+			t.Errorf("helper %d (luna %s) wrote to stdout: %q", i, strings.Join(argv[i], " "), r.Stdout)
 		}
-	}
-	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res := make([]procResult, len(ps))
-	for i, p := range ps {
-		err := <-p.done
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			res[i].code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("helper %d: %v", i, err)
-		}
-		res[i].stderr = p.errOut.String()
-		if p.out.Len() != 0 {
-			t.Errorf("helper %d (luna %s) wrote to stdout: %q", i, strings.Join(argv[i], " "), p.out.String())
-		}
-		if res[i].code != 0 && (!strings.HasPrefix(res[i].stderr, "ERROR: ") || strings.Count(res[i].stderr, "\n") != 1) {
-			t.Errorf("helper %d (luna %s): exit %d, stderr %q is not one ERROR line", i, strings.Join(argv[i], " "), res[i].code, res[i].stderr)
+		if r.Code != 0 && (!strings.HasPrefix(r.Stderr, "ERROR: ") || strings.Count(r.Stderr, "\n") != 1) {
+			t.Errorf("helper %d (luna %s): exit %d, stderr %q is not one ERROR line", i, strings.Join(argv[i], " "), r.Code, r.Stderr)
 		}
 	}
 	return res

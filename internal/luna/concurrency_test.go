@@ -2,12 +2,9 @@ package luna
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,30 +39,13 @@ func TestHelperClaim(t *testing.T) {
 	if err != nil {
 		t.Fatalf("network: %v", err)
 	}
-	if err := os.WriteFile(os.Getenv("LUNA_HELPER_READY"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitFile(t, os.Getenv("LUNA_HELPER_START"))
+	testutil.HelperStart(t)
 	for i := 0; i < helperClaims; i++ {
 		off, err := s.claimLowest(ctx, n, store.KindReserved, store.ID{}, "")
 		if err != nil {
 			t.Fatalf("claim %d: %v", i, err)
 		}
 		fmt.Printf("claimed %s\n", off)
-	}
-}
-
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear", path)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -100,71 +80,20 @@ func TestConcurrentClaimLowest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	startFile := filepath.Join(dir, "start")
-	type proc struct {
-		cmd    *exec.Cmd
-		out    bytes.Buffer
-		errOut bytes.Buffer
-		ready  string
-		done   chan error
+	envs := make([][]string, helperProcs)
+	for i := range envs {
+		envs[i] = []string{"LUNA_HELPER_URI=" + testutil.URI(), "LUNA_HELPER_DB=" + db, "LUNA_HELPER_NET=" + n.Name}
 	}
-	procs := make([]*proc, helperProcs)
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p != nil {
-				_ = p.cmd.Process.Kill() // an error once it has ended
-			}
-		}
-	})
-	for i := range procs {
-		p := &proc{ready: filepath.Join(dir, fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
-		p.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperClaim$", "-test.count=1", "-test.timeout=2m")
-		p.cmd.Env = append(os.Environ(),
-			"LUNA_TEST_MONGODB_URI="+testutil.URI(), // the helper's TestMain starts no server of its own
-			"LUNA_HELPER_URI="+testutil.URI(),
-			"LUNA_HELPER_DB="+db,
-			"LUNA_HELPER_NET="+n.Name,
-			"LUNA_HELPER_READY="+p.ready,
-			"LUNA_HELPER_START="+startFile,
-		)
-		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.done <- p.cmd.Wait() }()
-		procs[i] = p
-	}
-	// Start barrier: every helper has connected and loaded the network.
-	deadline := time.Now().Add(60 * time.Second)
-	for i, p := range procs {
-		for {
-			if _, err := os.Stat(p.ready); err == nil {
-				break
-			}
-			select {
-			case err := <-p.done:
-				t.Fatalf("helper %d ended before the start: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("helper %d not ready", i)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
-	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	results := testutil.RunHelpers(t, "TestHelperClaim", envs)
 
 	seen := map[uint64]int{}
 	total := 0
-	for i, p := range procs {
-		if err := <-p.done; err != nil {
-			t.Fatalf("helper %d: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
+	for i, r := range results {
+		if r.Code != 0 {
+			t.Fatalf("helper %d: exit %d\n%s%s", i, r.Code, r.Stdout, r.Stderr)
 		}
 		got := 0
-		sc := bufio.NewScanner(&p.out)
+		sc := bufio.NewScanner(strings.NewReader(r.Stdout))
 		for sc.Scan() {
 			v, ok := strings.CutPrefix(sc.Text(), "claimed ")
 			if !ok {

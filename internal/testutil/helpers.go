@@ -1,0 +1,110 @@
+package testutil
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Helper processes: a concurrency test starts its own test binary several
+// times, each running only one helper "test" that does one client's work,
+// and releases them all at the same moment once every one is connected and
+// ready. These are real OS processes with their own connections to the
+// store, as concurrent administrators are.
+
+// HelperResult is how one helper process ended.
+type HelperResult struct {
+	Code           int // exit code
+	Stdout, Stderr string
+}
+
+// RunHelpers starts this test binary once per environment list, running only
+// the test named helper (which must call HelperStart), waits until every one
+// is ready, releases them together and waits for them to end. Each helper
+// also gets LUNA_TEST_MONGODB_URI, so its TestMain starts no server of its own.
+func RunHelpers(t *testing.T, helper string, envs [][]string) []HelperResult {
+	t.Helper()
+	dir := t.TempDir()
+	startFile := filepath.Join(dir, "start")
+	type proc struct {
+		cmd         *exec.Cmd
+		out, errOut bytes.Buffer
+		ready       string
+		done        chan error
+	}
+	ps := make([]*proc, len(envs))
+	t.Cleanup(func() {
+		for _, p := range ps {
+			if p != nil {
+				_ = p.cmd.Process.Kill() // an error once it has ended
+			}
+		}
+	})
+	for i := range ps {
+		p := &proc{ready: filepath.Join(dir, fmt.Sprintf("ready-%d", i)), done: make(chan error, 1)}
+		p.cmd = exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1", "-test.timeout=2m")
+		p.cmd.Env = append(os.Environ(), "LUNA_TEST_MONGODB_URI="+URI(), "LUNA_HELPER_READY="+p.ready, "LUNA_HELPER_START="+startFile)
+		p.cmd.Env = append(p.cmd.Env, envs[i]...)
+		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		ps[i] = p
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for i, p := range ps {
+		for {
+			if _, err := os.Stat(p.ready); err == nil {
+				break
+			}
+			select {
+			case err := <-p.done:
+				t.Fatalf("helper %d ended before the start: %v\n%s%s", i, err, p.out.String(), p.errOut.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("helper %d not ready", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := make([]HelperResult, len(ps))
+	for i, p := range ps {
+		err := <-p.done
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			res[i].Code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("helper %d: %v", i, err)
+		}
+		res[i].Stdout, res[i].Stderr = p.out.String(), p.errOut.String()
+	}
+	return res
+}
+
+// HelperStart, in a helper process, says it is ready and waits until
+// RunHelpers releases every helper.
+func HelperStart(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(os.Getenv("LUNA_HELPER_READY"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := os.Getenv("LUNA_HELPER_START")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(start); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never released")
+		}
+	}
+}
