@@ -172,73 +172,40 @@ func (a *app) printOneLine(header []string, views []luna.NodeView) error {
 }
 
 func (a *app) nodeShow() *cobra.Command {
-	cmd := verb("show NAME", "Show node")
-	nameFlag(cmd)
-	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
-	cmd.Flags().BoolP("comment", "C", false, "Print comment")
-	cmd.Flags().StringP("script", "s", "", "Print the boot or install script lweb serves the node {boot,install}")
-	outputFlag(cmd)
-	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
-		js, err := jsonOutput(cmd)
-		if err != nil {
-			return err
-		}
-		names, err := expand(expr)
-		if err != nil {
-			return err
-		}
-		if script := strOpt(cmd, "script"); script != nil {
+	return hostlistShow[luna.NodeView]{
+		coll: store.Nodes,
+		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.NodeView, error) {
+			return s.NodeViews(ctx, "", names)
+		},
+		comment: func(v luna.NodeView) string { return v.Comment },
+		table: func(v luna.NodeView) (string, map[string]string, string) {
+			fields := map[string]string{"group": bracket(v.Group), "interfaces": nodeIPsCell(v.Interfaces),
+				"localboot": yesno(v.LocalBoot), "mac": dash(v.MAC), "port": dash(v.Port),
+				"service": yesno(v.Service), "setupbmc": yesno(v.SetupBMC), "switch": bracket(v.Switch)}
+			if v.Status != nil {
+				fields["status"] = statusCell(v.Status)
+			}
+			return v.Name, fields, v.Comment
+		},
+		flags: func(cmd *cobra.Command) {
+			cmd.Flags().StringP("script", "s", "", "Print the boot or install script lweb serves the node {boot,install}")
+		},
+		special: func(ctx context.Context, s *luna.Service, cmd *cobra.Command, names []string) (bool, error) {
+			script := strOpt(cmd, "script")
+			if script == nil {
+				return false, nil
+			}
 			if *script != "boot" && *script != "install" {
-				return usagef("argument --script/-s: invalid choice: %q (choose from 'boot', 'install')", *script)
+				return true, usagef("argument --script/-s: invalid choice: %q (choose from 'boot', 'install')", *script)
 			}
 			for _, n := range names {
 				if err := a.printScript(ctx, s, n, *script); err != nil {
-					return err
+					return true, err
 				}
 			}
-			return nil
-		}
-		if boolOpt(cmd, "raw") {
-			for _, n := range names {
-				raw, err := s.Raw(ctx, store.Nodes, n)
-				if err != nil {
-					return err
-				}
-				if err := a.println(raw); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		views, err := s.NodeViews(ctx, "", names)
-		if err != nil {
-			return err
-		}
-		if js {
-			if len(views) == 1 {
-				return a.printJSON(views[0])
-			}
-			return a.printJSON(views)
-		}
-		for _, v := range views {
-			if boolOpt(cmd, "comment") {
-				err = a.println(v.Comment)
-			} else {
-				fields := map[string]string{"group": bracket(v.Group), "interfaces": nodeIPsCell(v.Interfaces),
-					"localboot": yesno(v.LocalBoot), "mac": dash(v.MAC), "port": dash(v.Port),
-					"service": yesno(v.Service), "setupbmc": yesno(v.SetupBMC), "switch": bracket(v.Switch)}
-				if v.Status != nil {
-					fields["status"] = statusCell(v.Status)
-				}
-				err = a.printShow(v.Name, fields, v.Comment)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return cmd
+			return true, nil
+		},
+	}.command(a, "Show node")
 }
 
 func (a *app) nodeAdd() *cobra.Command {

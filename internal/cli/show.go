@@ -9,14 +9,17 @@ import (
 )
 
 // hostlistShow is `show` of the objects whose names expand hostlists
-// (switch, otherdev): --raw prints the stored documents, -o json one object
-// (or an array for several), --comment the comments, otherwise one
-// Parameter | Value table each.
+// (node, switch, otherdev): --raw prints the stored documents, -o json one
+// object (or an array for several), --comment the comments, otherwise one
+// Parameter | Value table each. An object may add flags (flags) and answer
+// some of them itself (special: done = true when it has).
 type hostlistShow[V any] struct {
 	coll    string
 	views   func(ctx context.Context, s *luna.Service, names []string) ([]V, error)
 	comment func(V) string
 	table   func(V) (name string, fields map[string]string, comment string)
+	flags   func(cmd *cobra.Command)
+	special func(ctx context.Context, s *luna.Service, cmd *cobra.Command, names []string) (done bool, err error)
 }
 
 func (h hostlistShow[V]) command(a *app, short string) *cobra.Command {
@@ -24,6 +27,9 @@ func (h hostlistShow[V]) command(a *app, short string) *cobra.Command {
 	nameFlag(cmd)
 	cmd.Flags().BoolP("raw", "R", false, "Print raw JSON of the object")
 	cmd.Flags().BoolP("comment", "C", false, "Print comment")
+	if h.flags != nil {
+		h.flags(cmd)
+	}
 	outputFlag(cmd)
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, expr string) error {
 		js, err := jsonOutput(cmd)
@@ -33,6 +39,11 @@ func (h hostlistShow[V]) command(a *app, short string) *cobra.Command {
 		names, err := expand(expr)
 		if err != nil {
 			return err
+		}
+		if h.special != nil {
+			if done, err := h.special(ctx, s, cmd, names); done || err != nil {
+				return err
+			}
 		}
 		if boolOpt(cmd, "raw") {
 			for _, n := range names {
