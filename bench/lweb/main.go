@@ -38,8 +38,8 @@
 // by hand from a run.
 //
 // -inprocess -cpuprofile FILE runs lweb.Main in this process and writes CPU
-// profiles of each lweb round (FILE.lweb, numbered after the first) and of the tracker load (FILE.tracker); they include the load
-// generator.
+// profiles of each lweb round (FILE.lweb, numbered after the first) and of
+// the tracker load (FILE.tracker); they include the load generator.
 package main
 
 import (
