@@ -498,3 +498,54 @@ func TestConcurrentChangesOfOneObject(t *testing.T) {
 		t.Errorf("%d locks left behind (%v)", n, err)
 	}
 }
+
+// TestConcurrentDeleteAndUse: `network delete` runs while other
+// administrators add groups and switches on that network. Either the
+// network stays (and the delete says it is in use) or nothing refers to
+// it: no group, switch or address is left pointing at a deleted network.
+func TestConcurrentDeleteAndUse(t *testing.T) {
+	deleted := 0
+	for round := 0; round < 6; round++ {
+		env, dir, st := nodeCluster(t)
+		env.mustRun(t, "network", "add", "-n", "spare", "-N", "10.70.0.0", "-P", "16")
+		ctx := context.Background()
+		var spare store.Network
+		if err := st.GetByName(ctx, store.Networks, "spare", &spare); err != nil {
+			t.Fatal(err)
+		}
+		// Two deletes, one group and one switch, so that either side can win.
+		argv := [][]string{{"network", "delete", "spare"}, {"network", "delete", "spare"},
+			{"group", "add", "-n", "g0", "-o", "compute", "-N", "spare"},
+			{"switch", "add", "-n", "sw0", "-N", "spare", "-i", "10.70.1.1"}}
+		runConcurrently(t, env, dir, argv)
+		var n store.Network
+		if err := st.GetByID(ctx, store.Networks, spare.ID, &n); err == nil {
+			continue // the delete lost: whatever was added may use it
+		}
+		deleted++
+		var groups []store.Group
+		var switches []store.Switch
+		if err := st.List(ctx, store.Groups, &groups); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.List(ctx, store.Switches, &switches); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			for _, ifc := range g.Interfaces {
+				if (ifc.Network4 != nil && *ifc.Network4 == spare.ID) || (g.Domain != nil && *g.Domain == spare.ID) {
+					t.Errorf("round %d: group %s refers to the deleted network", round, g.Name)
+				}
+			}
+		}
+		for _, sw := range switches {
+			if sw.Network == spare.ID {
+				t.Errorf("round %d: switch %s refers to the deleted network", round, sw.Name)
+			}
+		}
+		if addrs, err := st.FindAddresses(ctx, store.AddressFilter{Network: &spare.ID}); err != nil || len(addrs) != 0 {
+			t.Errorf("round %d: %d addresses left in the deleted network (%v)", round, len(addrs), err)
+		}
+	}
+	t.Logf("the network was deleted in %d of 6 rounds", deleted)
+}

@@ -44,7 +44,33 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 		ip, _ := sub.AddrAt(off)
 		return Failf("IP '%s' in network '%s' is already used by %s", ipam.FormatAddr(ip), n.Name, s.holder(ctx, n.ID, off))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := s.confirmNetwork(ctx, n); err != nil {
+		_ = s.St.DeleteAddress(ctx, a.ID)
+		return err
+	}
+	return nil
+}
+
+// confirmNetwork checks, after claims were inserted, that the network is
+// still the one they were chosen in: `network change` may have moved or
+// shrunk it, or `network delete` removed it, at the same moment. That
+// change checks the claims after it is stored, so one of the two sees the
+// other. The caller releases its claims when this fails.
+func (s *Service) confirmNetwork(ctx context.Context, n *store.Network) error {
+	var now store.Network
+	err := s.St.GetByID(ctx, store.Networks, n.ID, &now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Failf("Network '%s' was deleted at the same time", n.Name)
+	case err != nil:
+		return err
+	case now.Base != n.Base || now.Prefix != n.Prefix:
+		return Failf("Network '%s' was changed at the same time; try again", n.Name)
+	}
+	return nil
 }
 
 // claimLowest claims the lowest free address of a network: choose the lowest
@@ -73,6 +99,10 @@ func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam
 		err := s.St.Insert(ctx, store.Addresses, a)
 		set.Add(off)
 		if err == nil {
+			if err := s.confirmNetwork(ctx, n); err != nil {
+				_ = s.St.DeleteAddress(ctx, a.ID)
+				return ipam.Offset{}, err
+			}
 			return off, nil
 		}
 		if !errors.Is(err, store.ErrExists) {

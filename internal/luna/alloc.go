@@ -75,6 +75,9 @@ func (s *Service) allocateMany(ctx context.Context, n *store.Network, kind strin
 		}
 		set.Add(offs[k]) // taken by someone else
 	}
+	if err := s.confirmNetwork(ctx, n); err != nil {
+		return fail(err)
+	}
 	return done, nil
 }
 

@@ -119,5 +119,5 @@ func (s *Service) DeleteBMCSetup(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.deleteUnused(ctx, store.BMCSetups, b.Name, b.ID)
+	return s.deleteUnused(ctx, store.BMCSetups, b.Name, b.ID, b)
 }

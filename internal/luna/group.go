@@ -81,7 +81,26 @@ func (s *Service) AddGroup(ctx context.Context, o GroupAdd) error {
 		setSlot(&bmc, bn)
 		g.Interfaces = append(g.Interfaces, bmc)
 	}
-	return s.insert(ctx, store.Groups, o.Name, g)
+	if err := s.insert(ctx, store.Groups, o.Name, g); err != nil {
+		return err
+	}
+	refs := []ref{{store.OSImages, g.OSImage}, {store.Networks, *g.Domain}}
+	if g.BMCSetup != nil {
+		refs = append(refs, ref{store.BMCSetups, *g.BMCSetup})
+	}
+	for _, ifc := range g.Interfaces {
+		if ifc.Network4 != nil {
+			refs = append(refs, ref{store.Networks, *ifc.Network4})
+		}
+		if ifc.Network6 != nil {
+			refs = append(refs, ref{store.Networks, *ifc.Network6})
+		}
+	}
+	if err := s.confirmRefs(ctx, refs...); err != nil {
+		_ = s.St.Delete(ctx, store.Groups, g.ID)
+		return err
+	}
+	return nil
 }
 
 func setSlot(ifc *store.Interface, n *store.Network) {
@@ -329,6 +348,16 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		_ = s.releaseAddresses(ctx, claims)
 		return err
 	}
+	if err := s.confirmNetwork(ctx, n); err != nil { // deleted at the same time (see deleteUnused)
+		if n.Version == 6 {
+			ifc.Network6 = nil
+		} else {
+			ifc.Network4 = nil
+		}
+		_ = s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
+		_ = s.releaseAddresses(ctx, claims)
+		return err
+	}
 	// Nodes added, moved or deleted while we allocated.
 	return s.syncNodeClaims(ctx, g.ID, nil)
 }
@@ -404,7 +433,7 @@ func (s *Service) DeleteGroup(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.deleteUnused(ctx, store.Groups, g.Name, g.ID)
+	return s.deleteUnused(ctx, store.Groups, g.Name, g.ID, g)
 }
 
 // IfaceView is a group interface with its networks by name.

@@ -295,6 +295,21 @@ func (s *Service) changeNetwork(ctx context.Context, name string, o NetworkChang
 			rollback()
 			return err
 		}
+		// An address claimed at the same moment against the old range may
+		// lie beyond the new one. The claimer checks the network after its
+		// claim (confirmNetwork) and this checks the claims after the change,
+		// so one of the two sees the other and backs off.
+		used, err := s.usedSet(ctx, n, sub)
+		if err == nil {
+			if u := used.Used(); len(u) > 0 && u[len(u)-1].Cmp(sub.MaxOffset()) > 0 {
+				err = Errorf("Cannot update freelist upper limit. This new limit excludes some already nonfree elements")
+			}
+		}
+		if err != nil {
+			_ = s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
+			rollback()
+			return err
+		}
 	}
 	if nsOff != nil {
 		for _, a := range oldNS {
@@ -319,7 +334,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deleteUnused(ctx, store.Networks, n.Name, n.ID); err != nil {
+	if err := s.deleteUnused(ctx, store.Networks, n.Name, n.ID, n); err != nil {
 		return err
 	}
 	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID})

@@ -410,7 +410,7 @@ func (s *Service) DeleteOSImage(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.deleteUnused(ctx, store.OSImages, img.Name, img.ID)
+	return s.deleteUnused(ctx, store.OSImages, img.Name, img.ID, img)
 }
 
 // OSImageView is an osimage as shown to the administrator (and in -o json).

@@ -3,6 +3,7 @@ package luna
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -115,7 +116,12 @@ func (s *Service) rename(ctx context.Context, coll, kind, name, newName string) 
 }
 
 // deleteUnused removes an object nothing refers to.
-func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.ID) error {
+//
+// An object that starts to use it at the same moment checks, after it is
+// stored, that what it refers to still exists (confirmRefs), and this checks
+// the users again after the delete, putting doc back if one appeared: one of
+// the two sees the other.
+func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.ID, doc any) error {
 	users, err := s.St.Users(ctx, coll, id)
 	if err != nil {
 		return err
@@ -123,7 +129,43 @@ func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.
 	if len(users) > 0 {
 		return InUse(name, users)
 	}
-	return s.St.Delete(ctx, coll, id)
+	if err := s.St.Delete(ctx, coll, id); err != nil {
+		return err
+	}
+	if users, err = s.St.Users(ctx, coll, id); err == nil && len(users) == 0 {
+		return nil
+	}
+	if rerr := s.St.Insert(ctx, coll, doc); rerr != nil {
+		return fmt.Errorf("%s was deleted while %v started to use it, and could not be put back: %w", name, users, rerr)
+	}
+	if err != nil {
+		return err
+	}
+	return InUse(name, users)
+}
+
+// ref is an object another one refers to.
+type ref struct {
+	coll string
+	id   store.ID
+}
+
+// confirmRefs checks, after an object was stored, that every object it
+// refers to still exists (see deleteUnused); it names the first one gone.
+func (s *Service) confirmRefs(ctx context.Context, refs ...ref) error {
+	for _, r := range refs {
+		var d struct {
+			Name string `bson:"name"`
+		}
+		err := s.St.GetByID(ctx, r.coll, r.id, &d)
+		if errors.Is(err, store.ErrNotFound) {
+			return Failf("The %s it refers to was deleted at the same time", r.coll)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockWait bounds how long a change waits for another change of the same object.

@@ -181,7 +181,7 @@ func (s *Service) DeleteSwitch(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deleteUnused(ctx, store.Switches, sw.Name, sw.ID); err != nil {
+	if err := s.deleteUnused(ctx, store.Switches, sw.Name, sw.ID, sw); err != nil {
 		return err
 	}
 	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &sw.ID})
