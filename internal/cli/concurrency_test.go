@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -548,4 +549,49 @@ func TestConcurrentDeleteAndUse(t *testing.T) {
 		}
 	}
 	t.Logf("the network was deleted in %d of 6 rounds", deleted)
+}
+
+// TestConcurrentDeleteAndChange: `switch delete` while a node is changed to
+// use that switch, and `osimage delete` while a group is changed to use that
+// osimage. Either the object stays or nothing refers to it.
+func TestConcurrentDeleteAndChange(t *testing.T) {
+	kept := 0
+	for round := 0; round < 6; round++ {
+		env, dir, st := nodeCluster(t)
+		env.mustRun(t, "node", "add", "-g", "compute", "-n", "node001")
+		env.mustRun(t, "switch", "add", "-n", "sw9", "-N", "ipmi", "-i", "10.31.9.9")
+		env.mustRun(t, "osimage", "clone", "compute", "--to", "spare", "-p", filepath.Join(dir, fmt.Sprintf("spare%d", round)))
+		ctx := context.Background()
+		var sw store.Switch
+		var img store.OSImage
+		if err := st.GetByName(ctx, store.Switches, "sw9", &sw); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.GetByName(ctx, store.OSImages, "spare", &img); err != nil {
+			t.Fatal(err)
+		}
+		runConcurrently(t, env, dir, [][]string{
+			{"switch", "delete", "sw9"}, {"node", "change", "node001", "--switch", "sw9"},
+			{"osimage", "delete", "spare"}, {"group", "change", "compute", "-o", "spare"},
+		})
+		var nd store.Node
+		var g store.Group
+		if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.GetByName(ctx, store.Groups, "compute", &g); err != nil {
+			t.Fatal(err)
+		}
+		var d store.Switch
+		if err := st.GetByID(ctx, store.Switches, sw.ID, &d); err != nil && nd.Switch != nil && *nd.Switch == sw.ID {
+			t.Errorf("round %d: node001 refers to the deleted switch", round)
+		} else if err == nil {
+			kept++
+		}
+		var im store.OSImage
+		if err := st.GetByID(ctx, store.OSImages, img.ID, &im); err != nil && g.OSImage == img.ID {
+			t.Errorf("round %d: group compute refers to the deleted osimage", round)
+		}
+	}
+	t.Logf("the switch stayed in %d of 6 rounds", kept)
 }

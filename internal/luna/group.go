@@ -202,7 +202,22 @@ func (s *Service) changeGroup(ctx context.Context, name string, o GroupChange) e
 			set[key] = *v
 		}
 	}
-	return s.St.Set(ctx, store.Groups, g.ID, set)
+	if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
+		return err
+	}
+	// An osimage, bmcsetup or network named here may have been deleted at
+	// the same moment (see deleteUnused): then put the old ones back.
+	var named []ref
+	for key, coll := range map[string]string{"osimage": store.OSImages, "bmcsetup": store.BMCSetups, "domain": store.Networks} {
+		if id, ok := set[key].(store.ID); ok {
+			named = append(named, ref{coll, id})
+		}
+	}
+	if err := s.confirmRefs(ctx, named...); err != nil {
+		_ = s.St.Set(ctx, store.Groups, g.ID, map[string]any{"osimage": g.OSImage, "bmcsetup": g.BMCSetup, "domain": g.Domain})
+		return err
+	}
+	return nil
 }
 
 // IfaceOp is one `--interface IF` action of `luna group change`.

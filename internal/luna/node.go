@@ -295,7 +295,20 @@ func (s *Service) changeNode(ctx context.Context, name string, o NodeChange) err
 			unset = append(unset, k)
 		}
 	}
-	return s.St.Set(ctx, store.Nodes, nd.ID, set, unset...)
+	if err := s.St.Set(ctx, store.Nodes, nd.ID, set, unset...); err != nil {
+		return err
+	}
+	if id, ok := set["switch"].(store.ID); ok { // deleted at the same moment? (see deleteUnused)
+		if err := s.confirmRefs(ctx, ref{store.Switches, id}); err != nil {
+			if nd.Switch != nil {
+				_ = s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"switch": *nd.Switch})
+			} else {
+				_ = s.St.Set(ctx, store.Nodes, nd.ID, nil, "switch")
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 var portRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/:._-]{0,63}$`)
