@@ -35,15 +35,7 @@ func nthAddr(t *testing.T, base string, n int) string {
 // consecutive addresses in name order on every network, in one command.
 func TestAddThousandNodes(t *testing.T) {
 	const n = 1000
-	env, dir := newLunaEnv(t)
-	env.mustRun(t, "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
-	env.mustRun(t, "osimage", "add", "-n", "compute", "-p", osimageDir(t, dir))
-	env.mustRun(t, "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
-	env.mustRun(t, "network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
-	env.mustRun(t, "network", "add", "-n", "v6", "-N", "fd00:30::", "-P", "64", "--ns_hostname", "master")
-	env.mustRun(t, "group", "add", "-n", "compute", "-o", "compute", "-N", "cluster", "-bn", "ipmi")
-	env.mustRun(t, "group", "change", "compute", "-i", "ib0", "--add")
-	env.mustRun(t, "group", "change", "compute", "-i", "ib0", "--setnet", "v6")
+	env, _, _ := nodeCluster(t)
 
 	start := time.Now()
 	env.mustRun(t, "node", "add", "-g", "compute", "-n", fmt.Sprintf("node[0001-%04d]", n))

@@ -145,7 +145,8 @@ func (s *Service) holder(ctx context.Context, network store.ID, off ipam.Offset)
 	return fmt.Sprintf("%s '%s'", a.Kind, d.Name)
 }
 
-// addressText formats a claim's address.
+// addressText formats a claim's address ("?" when the stored offset does
+// not fit the network).
 func addressText(n *store.Network, key string) string {
 	sub, err := subnet(n)
 	if err != nil {
@@ -160,6 +161,21 @@ func addressText(n *store.Network, key string) string {
 		return "?"
 	}
 	return ipam.FormatAddr(ip)
+}
+
+// switchAddresses returns each switch's address (addressText) by switch id.
+func (s *Service) switchAddresses(ctx context.Context, nets map[store.ID]*store.Network) (map[store.ID]string, error) {
+	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindSwitch})
+	if err != nil {
+		return nil, err
+	}
+	ipOf := make(map[store.ID]string, len(addrs))
+	for _, a := range addrs {
+		if n, ok := nets[a.Network]; ok {
+			ipOf[a.Owner] = addressText(n, a.Offset)
+		}
+	}
+	return ipOf, nil
 }
 
 // refused turns an error about a given address into a refused action (exit

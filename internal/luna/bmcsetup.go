@@ -81,12 +81,12 @@ func (s *Service) AddBMCSetup(ctx context.Context, name string, o BMCSetupOpts) 
 }
 
 // ChangeBMCSetup applies every given option (0 and empty values included).
-// ChangeBMCSetup changes a bmcsetup, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeBMCSetup(ctx context.Context, name string, o BMCSetupOpts) error {
-	return s.locked(ctx, store.BMCSetups, name, func() error { return s.changeBMCSetup(ctx, name, o) })
+	return s.locked(ctx, store.BMCSetups, name, func(id store.ID) error { return s.changeBMCSetup(ctx, id, name, o) })
 }
 
-func (s *Service) changeBMCSetup(ctx context.Context, name string, o BMCSetupOpts) error {
+func (s *Service) changeBMCSetup(ctx context.Context, id store.ID, name string, o BMCSetupOpts) error {
 	set, err := o.fields()
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (s *Service) changeBMCSetup(ctx context.Context, name string, o BMCSetupOpt
 		return err
 	}
 	var b store.BMCSetup
-	if err := s.load(ctx, store.BMCSetups, name, &b); err != nil {
+	if err := s.byID(ctx, store.BMCSetups, id, name, &b); err != nil {
 		return err
 	}
 	return s.St.Set(ctx, store.BMCSetups, b.ID, set)

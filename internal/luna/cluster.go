@@ -182,17 +182,17 @@ type ClusterChange struct {
 
 // ChangeCluster validates every given option first and then stores them all
 // in one update: either everything changes or nothing does.
-// ChangeCluster changes the cluster, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeCluster(ctx context.Context, o ClusterChange) error {
-	return s.locked(ctx, store.Clusters, ClusterName, func() error { return s.changeCluster(ctx, o) })
+	return s.locked(ctx, store.Clusters, ClusterName, func(id store.ID) error { return s.changeCluster(ctx, id, o) })
 }
 
-func (s *Service) changeCluster(ctx context.Context, o ClusterChange) error {
+func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	c, err := s.Cluster(ctx)
-	if err != nil {
+	c := &store.Cluster{}
+	if err := s.byID(ctx, store.Clusters, id, ClusterName, c); err != nil {
 		return err
 	}
 	set := map[string]any{}

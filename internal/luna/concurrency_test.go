@@ -49,6 +49,23 @@ func TestHelperClaim(t *testing.T) {
 	}
 }
 
+// ownConnections returns n services on database db, each with its own
+// connection, as concurrent clients have.
+func ownConnections(t *testing.T, db string, n int) []*Service {
+	t.Helper()
+	ctx := context.Background()
+	svcs := make([]*Service, n)
+	for i := range svcs {
+		st, err := store.Open(ctx, testutil.URI(), db, "test server", 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close(ctx) })
+		svcs[i] = NewService(st)
+	}
+	return svcs
+}
+
 // newTestService is a fresh database with a cluster document.
 func newTestService(t *testing.T) (*Service, string) {
 	t.Helper()
@@ -156,15 +173,7 @@ func TestConcurrentOverlappingNetworks(t *testing.T) {
 	s, db := newTestService(t)
 	const first, last = 16, 30
 	const n = last - first + 1
-	svcs := make([]*Service, n)
-	for i := range svcs {
-		st, err := store.Open(ctx, testutil.URI(), db, "test server", 20*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close(ctx) })
-		svcs[i] = NewService(st)
-	}
+	svcs := ownConnections(t, db, n)
 	start := make(chan struct{})
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
@@ -211,19 +220,13 @@ func TestConcurrentOverlappingMoves(t *testing.T) {
 	s, db := newTestService(t)
 	const first, last = 16, 30
 	const n = last - first + 1
-	svcs := make([]*Service, n)
-	for i := range svcs {
+	for i := 0; i < n; i++ {
 		if err := s.AddNetwork(ctx, NetworkAdd{Name: fmt.Sprintf("net%d", i), Network: fmt.Sprintf("10.%d.0.0", 100+i),
 			Prefix: 30, NSHostname: "master"}); err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.Open(ctx, testutil.URI(), db, "test server", 20*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close(ctx) })
-		svcs[i] = NewService(st)
 	}
+	svcs := ownConnections(t, db, n)
 	start := make(chan struct{})
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {

@@ -151,17 +151,17 @@ type GroupChange struct {
 }
 
 // ChangeGroup validates every given option and stores them in one update.
-// ChangeGroup changes a group's settings, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeGroup(ctx context.Context, name string, o GroupChange) error {
-	return s.locked(ctx, store.Groups, name, func() error { return s.changeGroup(ctx, name, o) })
+	return s.locked(ctx, store.Groups, name, func(id store.ID) error { return s.changeGroup(ctx, id, name, o) })
 }
 
-func (s *Service) changeGroup(ctx context.Context, name string, o GroupChange) error {
+func (s *Service) changeGroup(ctx context.Context, id store.ID, name string, o GroupChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	g, err := s.Group(ctx, name)
-	if err != nil {
+	g := &store.Group{}
+	if err := s.byID(ctx, store.Groups, id, name, g); err != nil {
 		return err
 	}
 	set := map[string]any{}
@@ -234,17 +234,17 @@ type IfaceOp struct {
 // ChangeGroupInterface performs one interface action. setnet allocates an
 // address for every node of the group and delnet releases them; either all
 // nodes change or none does.
-// ChangeGroupInterface performs one interface action, holding the group's lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeGroupInterface(ctx context.Context, name string, op IfaceOp) error {
-	return s.locked(ctx, store.Groups, name, func() error { return s.changeGroupInterface(ctx, name, op) })
+	return s.locked(ctx, store.Groups, name, func(id store.ID) error { return s.changeGroupInterface(ctx, id, name, op) })
 }
 
-func (s *Service) changeGroupInterface(ctx context.Context, name string, op IfaceOp) error {
+func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name string, op IfaceOp) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	g, err := s.Group(ctx, name)
-	if err != nil {
+	g := &store.Group{}
+	if err := s.byID(ctx, store.Groups, id, name, g); err != nil {
 		return err
 	}
 	i := findIface(g, op.Iface)

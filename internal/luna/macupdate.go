@@ -3,7 +3,6 @@ package luna
 import (
 	"context"
 
-	"github.com/clustervision/luna-go/internal/ipam"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
@@ -31,33 +30,17 @@ func (s *Service) SwitchTargets(ctx context.Context) ([]SwitchTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindSwitch})
+	ipOf, err := s.switchAddresses(ctx, nets)
 	if err != nil {
 		return nil, err
 	}
-	ipOf := map[store.ID]string{}
-	for _, a := range addrs {
-		n, ok := nets[a.Network]
-		if !ok {
-			continue
-		}
-		sub, err := subnet(n)
-		if err != nil {
-			continue
-		}
-		off, err := ipam.ParseKey(a.Offset)
-		if err != nil {
-			continue
-		}
-		ip, err := sub.AddrAt(off)
-		if err != nil {
-			continue
-		}
-		ipOf[a.Owner] = ipam.FormatAddr(ip)
-	}
 	out := make([]SwitchTarget, 0, len(sws))
 	for _, sw := range sws {
-		out = append(out, SwitchTarget{ID: sw.ID, Name: sw.Name, IP: ipOf[sw.ID], Community: sw.Read, OID: sw.OID})
+		ip := ipOf[sw.ID]
+		if ip == "?" {
+			ip = "" // an address that does not fit its network: not usable
+		}
+		out = append(out, SwitchTarget{ID: sw.ID, Name: sw.Name, IP: ip, Community: sw.Read, OID: sw.OID})
 	}
 	return out, nil
 }

@@ -144,17 +144,17 @@ type NetworkChange struct {
 
 // ChangeNetwork applies every given option (1.2 silently applied only the
 // first), validating all of them before anything is written.
-// ChangeNetwork changes a network, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChange) error {
-	return s.locked(ctx, store.Networks, name, func() error { return s.changeNetwork(ctx, name, o) })
+	return s.locked(ctx, store.Networks, name, func(id store.ID) error { return s.changeNetwork(ctx, id, name, o) })
 }
 
-func (s *Service) changeNetwork(ctx context.Context, name string, o NetworkChange) error {
+func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o NetworkChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	n, err := s.Network(ctx, name)
-	if err != nil {
+	n := &store.Network{}
+	if err := s.byID(ctx, store.Networks, id, name, n); err != nil {
 		return err
 	}
 	sub, err := subnet(n)

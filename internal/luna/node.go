@@ -200,19 +200,20 @@ type NodeChange struct {
 
 // ChangeNode validates the options, then applies them: group move, MAC,
 // switch, port, flags, a specific address and the comment.
-// ChangeNode changes a node, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeNode(ctx context.Context, name string, o NodeChange) error {
-	return s.locked(ctx, store.Nodes, name, func() error { return s.changeNode(ctx, name, o) })
+	return s.locked(ctx, store.Nodes, name, func(id store.ID) error { return s.changeNode(ctx, id, name, o) })
 }
 
-func (s *Service) changeNode(ctx context.Context, name string, o NodeChange) error {
+func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o NodeChange) error {
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	nd, err := s.Node(ctx, name)
-	if err != nil {
+	nd := &store.Node{}
+	if err := s.byID(ctx, store.Nodes, id, name, nd); err != nil {
 		return err
 	}
+	var err error
 	set := map[string]any{}
 	flags := []struct {
 		key string

@@ -205,17 +205,17 @@ type OSImageChange struct {
 // ChangeOSImage validates every given option, then stores them all in one
 // update. A kernel version that is not installed in the image is allowed
 // (it may be installed later) and comes back as a warning.
-// ChangeOSImage changes an osimage, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeOSImage(ctx context.Context, name string, o OSImageChange) (warnings []string, err error) {
-	err = s.locked(ctx, store.OSImages, name, func() error {
+	err = s.locked(ctx, store.OSImages, name, func(id store.ID) error {
 		var e error
-		warnings, e = s.changeOSImage(ctx, name, o)
+		warnings, e = s.changeOSImage(ctx, id, name, o)
 		return e
 	})
 	return warnings, err
 }
 
-func (s *Service) changeOSImage(ctx context.Context, name string, o OSImageChange) (warnings []string, err error) {
+func (s *Service) changeOSImage(ctx context.Context, id store.ID, name string, o OSImageChange) (warnings []string, err error) {
 	set := map[string]any{}
 	if o.KernVer != nil {
 		if err := validateKernVer(*o.KernVer); err != nil {
@@ -260,8 +260,8 @@ func (s *Service) changeOSImage(ctx context.Context, name string, o OSImageChang
 	if err := s.Guard(ctx); err != nil {
 		return nil, err
 	}
-	img, err := s.OSImage(ctx, name)
-	if err != nil {
+	img := &store.OSImage{}
+	if err := s.byID(ctx, store.OSImages, id, name, img); err != nil {
 		return nil, err
 	}
 	if o.Path != nil {

@@ -53,20 +53,20 @@ func (s *Service) OtherDev(ctx context.Context, name string) (*store.OtherDev, e
 
 // ChangeOtherDev attaches the device to a network with an address, moves its
 // address in a network it is attached to, or (ip "") detaches it.
-// ChangeOtherDev changes an other device, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeOtherDev(ctx context.Context, name string, network, ip, comment *string) error {
-	return s.locked(ctx, store.OtherDevs, name, func() error { return s.changeOtherDev(ctx, name, network, ip, comment) })
+	return s.locked(ctx, store.OtherDevs, name, func(id store.ID) error { return s.changeOtherDev(ctx, id, name, network, ip, comment) })
 }
 
-func (s *Service) changeOtherDev(ctx context.Context, name string, network, ip, comment *string) error {
+func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, network, ip, comment *string) error {
 	if ip != nil && network == nil {
 		return Failf("Network needs to be specified")
 	}
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	d, err := s.OtherDev(ctx, name)
-	if err != nil {
+	d := &store.OtherDev{}
+	if err := s.byID(ctx, store.OtherDevs, id, name, d); err != nil {
 		return err
 	}
 	if ip != nil {

@@ -78,25 +78,19 @@ func (s *Service) insert(ctx context.Context, coll, name string, doc any) error 
 }
 
 // Rename gives an object a new name; references are by id, so they follow.
-// Rename gives an object a new name, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) Rename(ctx context.Context, coll, kind, name, newName string) error {
 	if err := ValidateName(kind, newName); err != nil {
 		return err
 	}
-	return s.locked(ctx, coll, name, func() error { return s.rename(ctx, coll, kind, name, newName) })
+	return s.locked(ctx, coll, name, func(id store.ID) error { return s.rename(ctx, coll, kind, id, name, newName) })
 }
 
-func (s *Service) rename(ctx context.Context, coll, kind, name, newName string) error {
+func (s *Service) rename(ctx context.Context, coll, kind string, id store.ID, name, newName string) error {
 	if err := ValidateName(kind, newName); err != nil {
 		return err
 	}
 	if err := s.Guard(ctx); err != nil {
-		return err
-	}
-	var d struct {
-		ID store.ID `bson:"_id"`
-	}
-	if err := s.load(ctx, coll, name, &d); err != nil {
 		return err
 	}
 	var other struct {
@@ -108,7 +102,7 @@ func (s *Service) rename(ctx context.Context, coll, kind, name, newName string) 
 		return err
 	}
 	// The unique index still decides a race between two renames.
-	err := s.St.Set(ctx, coll, d.ID, map[string]any{"name": newName})
+	err := s.St.Set(ctx, coll, id, map[string]any{"name": newName})
 	if errors.Is(err, store.ErrExists) {
 		return Failf("Object '%s' exists already", newName)
 	}
@@ -175,7 +169,7 @@ const lockWait = 30 * time.Second
 // administrators changing one object at the same moment take turns instead
 // of one silently undoing the other's change. fn reads the object itself,
 // after the lock is taken.
-func (s *Service) locked(ctx context.Context, coll, name string, fn func() error) error {
+func (s *Service) locked(ctx context.Context, coll, name string, fn func(id store.ID) error) error {
 	id, err := s.IDOf(ctx, coll, name)
 	if err != nil {
 		return err
@@ -188,7 +182,17 @@ func (s *Service) locked(ctx context.Context, coll, name string, fn func() error
 		return err
 	}
 	defer unlock()
-	return fn()
+	return fn(id)
+}
+
+// byID reads the object locked() resolved, by id: no second lookup by name
+// (a scan on FerretDB). A miss is the 1.2 message for name.
+func (s *Service) byID(ctx context.Context, coll string, id store.ID, name string, out any) error {
+	err := s.St.GetByID(ctx, coll, id, out)
+	if errors.Is(err, store.ErrNotFound) {
+		return NotFound(coll, name)
+	}
+	return err
 }
 
 // IDOf returns the id of a named object.

@@ -14,6 +14,7 @@ import (
 // when the store's change marker moves.
 type Snapshot struct {
 	nodes map[string]*nodeContext // by node name
+	boot  map[string]*BootParams  // by node name, computed once (discovery asks for them)
 	byMAC map[string]string       // MAC -> node name
 	names []string                // sorted
 }
@@ -60,8 +61,8 @@ func (s *Service) LoadSnapshot(ctx context.Context) (*Snapshot, error) {
 	for _, m := range macs {
 		macOf[m.Node] = m.MAC
 	}
-	sn := &Snapshot{nodes: make(map[string]*nodeContext, len(nodes)), byMAC: make(map[string]string, len(macs)),
-		names: make([]string, 0, len(nodes))}
+	sn := &Snapshot{nodes: make(map[string]*nodeContext, len(nodes)), boot: make(map[string]*BootParams, len(nodes)),
+		byMAC: make(map[string]string, len(macs)), names: make([]string, 0, len(nodes))}
 	for i := range nodes {
 		nd := &nodes[i]
 		g, ok := groupByID[nd.Group]
@@ -77,6 +78,7 @@ func (s *Service) LoadSnapshot(ctx context.Context) (*Snapshot, error) {
 			nc.bmc = bmcByID[*g.BMCSetup]
 		}
 		sn.nodes[nd.Name] = nc
+		sn.boot[nd.Name] = nc.bootParams()
 		sn.names = append(sn.names, nd.Name)
 		if nc.mac != "" {
 			sn.byMAC[nc.mac] = nd.Name
@@ -112,15 +114,14 @@ func (sn *Snapshot) Node(name string) (*store.Node, bool) {
 	return &nd, true
 }
 
-// BootParams are a node's boot script parameters (without a token).
+// BootParams are a node's boot script parameters (without a token), a copy.
 func (sn *Snapshot) BootParams(name string) (*BootParams, bool) {
-	nc, ok := sn.nodes[name]
+	p, ok := sn.boot[name]
 	if !ok {
 		return nil, false
 	}
-	p := nc.bootParams()
-	p.Token = ""
-	return p, true
+	cp := *p
+	return &cp, true
 }
 
 // InstallParams are a node's install script parameters.

@@ -107,12 +107,12 @@ func (s *Service) Switch(ctx context.Context, name string) (*store.Switch, error
 // ChangeSwitch applies the options: the network first, then the address in
 // it. The new address is claimed before the old one is released, so a
 // failure leaves the switch as it was.
-// ChangeSwitch changes a switch, holding its lock.
+// It holds the object's lock while it works (see locked).
 func (s *Service) ChangeSwitch(ctx context.Context, name string, o SwitchOpts) error {
-	return s.locked(ctx, store.Switches, name, func() error { return s.changeSwitch(ctx, name, o) })
+	return s.locked(ctx, store.Switches, name, func(id store.ID) error { return s.changeSwitch(ctx, id, name, o) })
 }
 
-func (s *Service) changeSwitch(ctx context.Context, name string, o SwitchOpts) error {
+func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o SwitchOpts) error {
 	set, err := o.fields()
 	if err != nil {
 		return err
@@ -120,8 +120,8 @@ func (s *Service) changeSwitch(ctx context.Context, name string, o SwitchOpts) e
 	if err := s.Guard(ctx); err != nil {
 		return err
 	}
-	sw, err := s.Switch(ctx, name)
-	if err != nil {
+	sw := &store.Switch{}
+	if err := s.byID(ctx, store.Switches, id, name, sw); err != nil {
 		return err
 	}
 	var old []store.Address
@@ -219,15 +219,9 @@ func (s *Service) SwitchViews(ctx context.Context, names ...string) ([]SwitchVie
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindSwitch})
+	ipOf, err := s.switchAddresses(ctx, nets)
 	if err != nil {
 		return nil, err
-	}
-	ipOf := map[store.ID]string{}
-	for _, a := range addrs {
-		if n, ok := nets[a.Network]; ok {
-			ipOf[a.Owner] = addressText(n, a.Offset)
-		}
 	}
 	out := make([]SwitchView, 0, len(sws))
 	for _, sw := range sws {

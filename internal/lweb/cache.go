@@ -224,22 +224,17 @@ func (w *statusWriter) write(ctx context.Context, ups []store.StatusUpdate) erro
 	return err
 }
 
-// flush stores everything pending now.
-func (w *statusWriter) flush(ctx context.Context) {
-	for {
-		ups := w.take(statusChunk)
-		if len(ups) == 0 || w.write(ctx, ups) != nil {
-			return
-		}
-	}
-}
+// flush stores everything pending now, without resting.
+func (w *statusWriter) flush(ctx context.Context) { w.store(ctx, false) }
 
 // drain stores what is pending in chunks, resting three times as long as
 // each chunk took: status reports are the least urgent writes, and a mass
 // boot must not keep the store busy with them (each costs about 2 ms on
-// lunadb) while nodes wait for their boot scripts. Pending statuses are one per node, so
-// what waits is bounded by the number of nodes.
-func (w *statusWriter) drain(ctx context.Context) {
+// lunadb) while nodes wait for their boot scripts. Pending statuses are one
+// per node, so what waits is bounded by the number of nodes.
+func (w *statusWriter) drain(ctx context.Context) { w.store(ctx, true) }
+
+func (w *statusWriter) store(ctx context.Context, rest bool) {
 	for ctx.Err() == nil {
 		ups := w.take(statusChunk)
 		if len(ups) == 0 {
@@ -248,6 +243,9 @@ func (w *statusWriter) drain(ctx context.Context) {
 		start := time.Now()
 		if w.write(ctx, ups) != nil {
 			return
+		}
+		if !rest {
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -132,6 +132,14 @@ func (s *Server) Start(ctx context.Context, bg *background) {
 	bg.run(func() { s.tracker.FlushLoop(ctx, trackerFlushEvery) })
 }
 
+// syncCache brings the boot snapshot up to date now when nothing polls it
+// (no Start: tests), so each request sees the store as it is.
+func (s *Server) syncCache(ctx context.Context) {
+	if !s.async {
+		s.cache.check(ctx)
+	}
+}
+
 // record stores a node's status (and boot token), batched when running.
 func (s *Server) record(ctx context.Context, id store.ID, node, step, token string) {
 	s.writer.record(id, node, step, token)
@@ -218,9 +226,7 @@ func (s *Server) menu(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.async {
-		s.cache.check(ctx)
-	}
+	s.syncCache(ctx)
 	names, err := s.cache.nodeNames(ctx)
 	if err != nil {
 		s.fail(w, r, err)
@@ -288,9 +294,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind, tokens, hw := d.Kind, d.Tokens, arg(r, "hwdata")
-	if !s.async {
-		s.cache.check(ctx)
-	}
+	s.syncCache(ctx)
 	chosen := d.Node
 	name, known, bound := "", false, false
 	if chosen == "" {
@@ -396,9 +400,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.async {
-		s.cache.check(ctx)
-	}
+	s.syncCache(ctx)
 	id, ok, err := s.authorized(r, c, name)
 	var le *luna.Error
 	switch {

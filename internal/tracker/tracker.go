@@ -155,18 +155,28 @@ func (t *Tracker) settings(ctx context.Context) (Settings, error) {
 	return s.withDefaults(), nil
 }
 
-// ServeAnnounce answers GET /announce (BEP 3, BEP 7, BEP 23); other
-// methods get 405.
-func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
+// query reads the query of a GET; anything else is answered (405, or a
+// bencoded failure for a malformed query) and ok is false.
+func (t *Tracker) query(w http.ResponseWriter, r *http.Request) (q url.Values, ok bool) {
 	if !allowGet(w, r) {
-		return
+		return nil, false
 	}
-	ctx := r.Context()
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		t.fail(w, r, "malformed query: "+err.Error())
+		return nil, false
+	}
+	return q, true
+}
+
+// ServeAnnounce answers GET /announce (BEP 3, BEP 7, BEP 23); other
+// methods get 405.
+func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
+	q, ok := t.query(w, r)
+	if !ok {
 		return
 	}
+	ctx := r.Context()
 	a, err := ParseAnnounce(q, t.clientIP(r))
 	if err != nil {
 		t.fail(w, r, err.Error())
@@ -268,15 +278,11 @@ func (t *Tracker) swarmFromStore(ctx context.Context, infoHash string, now time.
 // leechers) and downloaded (recorded peers whose last event was
 // "completed").
 func (t *Tracker) ServeScrape(w http.ResponseWriter, r *http.Request) {
-	if !allowGet(w, r) {
+	q, ok := t.query(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		t.fail(w, r, "malformed query: "+err.Error())
-		return
-	}
 	asked := q["info_hash"]
 	hexes := make([]string, len(asked))
 	for i, h := range asked {
