@@ -4,7 +4,11 @@ set -euo pipefail
 apt_packages=(ca-certificates git make curl
 	aria2 python3-libtorrent # real BitTorrent clients for the tracker tests
 	snmpd snmp # a real SNMP agent for the MAC updater tests
-	qemu-system-x86 ipxe-qemu) # a real iPXE client for the lweb boot test
+	qemu-system-x86 ipxe-qemu # a real iPXE client for the lweb boot test
+	transmission-cli # a third BitTorrent client
+	pigz attr acl libcap2-bin iproute2 rsync # image packing baseline, xattrs, ACLs, capabilities, namespaces
+	dracut-core shellcheck # the initrd module and its lint
+	openipmi ipmitool) # a real BMC simulator (ipmi_sim) and the reference IPMI client
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
