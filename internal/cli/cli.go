@@ -123,13 +123,15 @@ func (a *app) service(ctx context.Context) (*luna.Service, error) {
 	if err != nil {
 		return nil, luna.Errorf("Unable to read the configuration: %v", err)
 	}
-	timeout := 5 * time.Second
-	if v := a.io.Getenv("LUNA_CONNECT_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			timeout = d
-		}
+	timeout, err := config.ConnectTimeout(a.io.Getenv, 5*time.Second)
+	if err != nil {
+		return nil, luna.Errorf("%v", err)
 	}
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout)
+	var opts []store.Option
+	if a.debug {
+		opts = append(opts, store.WithCommandLog(a.log))
+	}
+	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout, opts...)
 	if err != nil {
 		return nil, luna.Errorf("%s", err.Error())
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/ini.v1"
 )
@@ -102,22 +103,19 @@ func LoadFile(path string) (Config, error) {
 	return c, nil
 }
 
-// URI is the mongodb:// connection string for this configuration.
+// URI is the mongodb:// connection string for this configuration. The user
+// and password are userinfo-escaped (url.UserPassword), so any character,
+// `@ : / + %` and spaces included, reaches the server unchanged. SSL=Enabled
+// checks the server's certificate against CAcert or, without CAcert, the
+// system's roots; it never turns the check off.
 func (c Config) URI() string {
 	if c.URIOverride != "" {
 		return c.URIOverride
 	}
-	var b strings.Builder
-	b.WriteString("mongodb://")
+	u := url.URL{Scheme: "mongodb", Host: c.Server, Path: "/" + c.AuthDB}
 	if c.User != "" && c.Password != "" {
-		b.WriteString(url.QueryEscape(c.User))
-		b.WriteByte(':')
-		b.WriteString(url.QueryEscape(c.Password))
-		b.WriteByte('@')
+		u.User = url.UserPassword(c.User, c.Password)
 	}
-	b.WriteString(c.Server)
-	b.WriteByte('/')
-	b.WriteString(c.AuthDB)
 	q := url.Values{}
 	if c.ReplicaSet != "" {
 		q.Set("replicaSet", c.ReplicaSet)
@@ -126,15 +124,25 @@ func (c Config) URI() string {
 		q.Set("tls", "true")
 		if c.CACert != "" {
 			q.Set("tlsCAFile", c.CACert)
-		} else {
-			q.Set("tlsInsecure", "true")
 		}
 	}
-	if len(q) > 0 {
-		b.WriteByte('?')
-		b.WriteString(q.Encode())
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// ConnectTimeout is LUNA_CONNECT_TIMEOUT (a Go duration such as 5s or
+// 1m30s), or def when it is not set; a malformed or non-positive value is
+// an error naming the variable and the text.
+func ConnectTimeout(getenv func(string) string, def time.Duration) (time.Duration, error) {
+	v := getenv("LUNA_CONNECT_TIMEOUT")
+	if v == "" {
+		return def, nil
 	}
-	return b.String()
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("LUNA_CONNECT_TIMEOUT=%q is not a positive duration such as 5s or 1m30s", v)
+	}
+	return d, nil
 }
 
 // Target is the server part of the URI without credentials, for messages.

@@ -16,11 +16,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -75,11 +78,14 @@ type Store struct {
 // Open connects to uri and checks that a server answers within timeout; a
 // failure is one line naming the server tried. It then makes sure the
 // indexes and the schema version document exist.
-func Open(ctx context.Context, uri, database, target string, timeout time.Duration) (*Store, error) {
+func Open(ctx context.Context, uri, database, target string, timeout time.Duration, opt ...Option) (*Store, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(timeout).
 		SetConnectTimeout(timeout).
 		SetAppName("luna")
+	for _, o := range opt {
+		o(opts)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("Unable to connect to MongoDB at %s: %s", target, firstLine(err))
@@ -102,6 +108,37 @@ func Open(ctx context.Context, uri, database, target string, timeout time.Durati
 		return nil, err
 	}
 	return s, nil
+}
+
+// Option changes how Open connects.
+type Option func(*options.ClientOptions)
+
+// WithCommandLog logs every database command at debug level on log once it
+// has finished: its name, collection, duration and, when it failed, why.
+// `luna --debug` uses it.
+func WithCommandLog(log *slog.Logger) Option {
+	return func(o *options.ClientOptions) {
+		var started sync.Map // request id -> collection
+		done := func(ctx context.Context, e *event.CommandFinishedEvent, failure error) {
+			coll, _ := started.LoadAndDelete(e.RequestID)
+			attrs := []any{"db", e.DatabaseName, "collection", coll, "took", e.Duration}
+			if failure != nil {
+				attrs = append(attrs, "err", firstLine(failure))
+			}
+			log.DebugContext(ctx, "db "+e.CommandName, attrs...)
+		}
+		o.SetMonitor(&event.CommandMonitor{
+			Started: func(_ context.Context, e *event.CommandStartedEvent) {
+				coll := ""
+				if el, err := e.Command.IndexErr(0); err == nil {
+					coll, _ = el.Value().StringValueOK()
+				}
+				started.Store(e.RequestID, coll)
+			},
+			Succeeded: func(ctx context.Context, e *event.CommandSucceededEvent) { done(ctx, &e.CommandFinishedEvent, nil) },
+			Failed:    func(ctx context.Context, e *event.CommandFailedEvent) { done(ctx, &e.CommandFinishedEvent, e.Failure) },
+		})
+	}
 }
 
 func firstLine(err error) string {
