@@ -200,7 +200,6 @@ func TestBadInput(t *testing.T) {
 	add(1, "already used by otherdev 'pdu01'", "switch", "change", "switch01", "-i", "10.31.253.50")
 	add(1, "already used by switch 'switch01'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.21")
 	add(1, "is used by switch 'switch01'", "network", "change", "ipmi", "--release", "10.31.253.21")
-	add(1, "is not reserved", "network", "change", "ipmi", "--release", "10.31.1.1")
 	// A good option with a bad one: neither is applied, claims are rolled back.
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")

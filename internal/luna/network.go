@@ -227,11 +227,12 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 		}
 		switch {
 		case len(addrs) == 0:
-			return Failf("IP '%s' is not reserved in network '%s'", *o.Release, n.Name)
+			// Already free: nothing to do, as in 1.2 (scripts rely on it).
 		case addrs[0].Kind != store.KindReserved:
 			return Failf("IP '%s' is used by %s: change or delete that object instead", *o.Release, s.holder(ctx, n.ID, *releaseOff))
+		default:
+			release = &addrs[0]
 		}
-		release = &addrs[0]
 	}
 	if o.NSHostname != nil {
 		if err := ValidateName(HostName, *o.NSHostname); err != nil {

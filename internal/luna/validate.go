@@ -10,8 +10,13 @@ var (
 	// hostLabel is one DNS label: nodes, switches and other devices become
 	// host names in zone files, dhcpd.conf and boot scripts.
 	hostLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	// domainName is a network name: it becomes a DNS zone.
-	domainName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+	// domainName is a network name: it becomes a DNS zone, a zone file's
+	// name and the domain of host names in dhcpd.conf and boot scripts.
+	// Luna 1.2 accepted any text and sites use '_' (tight_net; BIND accepts
+	// it in zone names), so only what breaks those files is refused: white
+	// space, quotes, ';', '$', '/', backslashes and other punctuation, empty
+	// labels and a leading '-' (it would read as an option).
+	domainName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*$`)
 	// objectName is a group, osimage or bmcsetup name: used in file names and URLs.
 	objectName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	// ifaceName is a Linux interface name.
@@ -36,7 +41,7 @@ func ValidateName(kind, name string) error {
 	case HostName:
 		ok, rule = hostLabel.MatchString(name), "letters, digits and '-', up to 63 characters, not starting or ending with '-'"
 	case DomainName:
-		ok, rule = domainName.MatchString(name) && len(name) <= 253, "DNS labels of letters, digits and '-' separated by '.'"
+		ok, rule = domainName.MatchString(name) && len(name) <= 253, "labels of letters, digits, '_' and '-' separated by '.', not starting with '-'"
 	case IfaceName:
 		ok, rule = ifaceName.MatchString(name), "letters, digits, '.', '_' and '-', up to 15 characters"
 	default:
