@@ -6,13 +6,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clustervision/luna-go/internal/bootnet"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
 	return object("cluster", "Basic cluster operations",
-		a.clusterInit(), a.clusterShow(), a.clusterChange(), a.clusterDelete(), a.clusterListMACs())
+		a.clusterInit(), a.clusterShow(), a.clusterChange(), a.clusterDelete(), a.clusterListMACs(),
+		a.clusterMakeDHCP(), a.clusterMakeDNS())
 }
 
 func (a *app) clusterInit() *cobra.Command {
@@ -207,6 +209,36 @@ func (a *app) clusterListMACs() *cobra.Command {
 			cells = append(cells, []string{r.Switch, r.Port, r.PortName, r.MAC, yesno(r.ConfPort), r.Node})
 		}
 		return a.printTable([]string{"Switch", "Port", "Portname", "MAC", "Confport", "Node"}, cells)
+	})
+	return cmd
+}
+
+func (a *app) clusterMakeDHCP() *cobra.Command {
+	cmd := noArgs(verb("makedhcp", "Configure dhcpd"))
+	f := cmd.Flags()
+	f.Bool("native_dhcp_ha", false, "Create (native) config for high available DHCP.")
+	f.StringP("network", "N", "", "Network name")
+	f.StringP("start_ip", "s", "", "First ip in dynamic range")
+	f.StringP("end_ip", "e", "", "Last ip in dynamic range")
+	f.String("format", bootnet.FormatISC, "Configuration to write: isc (dhcpd.conf) or kea (kea-dhcp4 JSON)")
+	f.String("file", "", "File to write (default "+bootnet.DefaultDHCPDConf+", or "+bootnet.DefaultKeaConf+" for kea)")
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		r := bootnet.DHCPRequest{}
+		r.Format, _ = f.GetString("format")
+		r.Network, _ = f.GetString("network")
+		r.Start, _ = f.GetString("start_ip")
+		r.End, _ = f.GetString("end_ip")
+		r.NativeHA = boolOpt(cmd, "native_dhcp_ha")
+		r.File, _ = f.GetString("file")
+		return bootnet.MakeDHCP(ctx, bootnet.NewEnv(s, a.io.Out), r)
+	})
+	return cmd
+}
+
+func (a *app) clusterMakeDNS() *cobra.Command {
+	cmd := noArgs(verb("makedns", "Configure named"))
+	cmd.RunE = a.run(func(ctx context.Context, s *luna.Service) error {
+		return bootnet.MakeDNS(ctx, bootnet.NewEnv(s, a.io.Out))
 	})
 	return cmd
 }

@@ -30,8 +30,9 @@ type Cluster struct {
 	NamedIncludeFile     string `bson:"named_include_file"`
 	NamedZoneDir         string `bson:"named_zone_dir"`
 	DHCPNet              *ID    `bson:"dhcp_net"`
-	DHCPRangeStart       string `bson:"dhcp_range_start"` // offset key
-	DHCPRangeEnd         string `bson:"dhcp_range_end"`   // offset key
+	DHCPRangeStart       string `bson:"dhcp_range_start"`         // offset key
+	DHCPRangeEnd         string `bson:"dhcp_range_end"`           // offset key
+	DHCPOMAPIKey         string `bson:"dhcp_omapi_key,omitempty"` // base64, made by the first makedhcp
 	Comment              string `bson:"comment"`
 }
 
