@@ -49,6 +49,21 @@ type Zone struct {
 	ptrs    []ptrAt // reverse records while building, sorted into records
 }
 
+// Underscore reports whether a name in the zone has a '_' (a network named
+// tight_net, as 1.2 allowed): named's default check-names refuses such host
+// names, so the include file relaxes it for this zone.
+func (z *Zone) Underscore() bool {
+	if strings.Contains(z.ns, "_") {
+		return true
+	}
+	for _, rr := range z.records {
+		if strings.Contains(rr.String(), "_") {
+			return true
+		}
+	}
+	return false
+}
+
 type ptrAt struct {
 	ip netip.Addr
 	rr dns.RR
@@ -249,8 +264,11 @@ func IncludeFile(zones []*Zone, dir string) []byte {
 	var b bytes.Buffer
 	b.WriteString("// Zones written by `luna cluster makedns`: changes are lost at the next run.\n")
 	for _, z := range zones {
-		fmt.Fprintf(&b, "zone %q IN {\n    type master;\n    file %q;\n    allow-update { none; };\n    allow-transfer { none; };\n};\n",
-			z.Name, strings.TrimSuffix(dir, "/")+"/"+z.File)
+		fmt.Fprintf(&b, "zone %q IN {\n    type master;\n    file %q;\n", z.Name, strings.TrimSuffix(dir, "/")+"/"+z.File)
+		if z.Underscore() {
+			b.WriteString("    check-names ignore; // '_' in host names\n")
+		}
+		b.WriteString("    allow-update { none; };\n    allow-transfer { none; };\n};\n")
 	}
 	return b.Bytes()
 }
