@@ -4,7 +4,7 @@ GO       ?= go
 BINARIES := luna lunadb lweb
 export CGO_ENABLED ?= 0
 
-.PHONY: all build deps test fuzz lint demo bench bench-lweb clean
+.PHONY: all build deps test fuzz lint demo bench bench-lweb clean install-initrd
 
 all: build
 
@@ -38,6 +38,8 @@ fuzz:
 lint:
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@command -v shellcheck >/dev/null || { echo "shellcheck is needed: apt-get install shellcheck"; exit 1; }
+	shellcheck -x initrd/*.sh initrd/bashrc internal/render/testdata/install-*.golden
 
 demo: build
 	./scripts/demo.sh
@@ -56,6 +58,18 @@ bench: build
 LWEBBENCHFLAGS ?= -d 10s
 bench-lweb: build
 	$(GO) run ./bench/lweb $(LWEBBENCHFLAGS)
+
+# The dracut module 95luna and ltorrent-client into an image tree, where
+# `luna osimage pack --boot` runs dracut --add luna (docs/initrd.md):
+# make install-initrd DESTDIR=/opt/luna/os/compute
+MODULEDIR := $(DESTDIR)/usr/lib/dracut/modules.d/95luna
+install-initrd:
+	@mkdir -p bin
+	$(GO) build -o bin/ltorrent-client ./cmd/ltorrent-client
+	install -d $(MODULEDIR) $(DESTDIR)/usr/lib/luna
+	install -m 0755 initrd/*.sh $(MODULEDIR)/
+	install -m 0644 initrd/sshd_config initrd/bashrc $(MODULEDIR)/
+	install -m 0755 bin/ltorrent-client $(DESTDIR)/usr/lib/luna/ltorrent-client
 
 clean:
 	rm -rf bin
