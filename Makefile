@@ -59,6 +59,15 @@ LWEBBENCHFLAGS ?= -d 10s
 bench-lweb: build
 	$(GO) run ./bench/lweb $(LWEBBENCHFLAGS)
 
+# The lpower benchmark (docs/BENCHMARKS.md): `lpower -g compute status` over
+# 1,000 simulated BMCs on 127.20.x.y:623 against ipmitool one after another
+# (50 sampled, extrapolated), on a lunadb of its own; needs ipmitool and
+# root (port 623). About 15 s; not part of `make test`.
+.PHONY: bench-lpower
+LPOWERBENCHFLAGS ?= -n 1000 -sample 50
+bench-lpower: build
+	$(GO) run ./bench/lpower $(LPOWERBENCHFLAGS)
+
 # The dracut module 95luna and ltorrent-client into an image tree, where
 # `luna osimage pack --boot` runs dracut --add luna (docs/initrd.md):
 # make install-initrd DESTDIR=/opt/luna/os/compute
