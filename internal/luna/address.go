@@ -48,8 +48,7 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 		return err
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil {
-		_ = s.St.DeleteAddress(ctx, a.ID)
-		return err
+		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.St.DeleteAddress(ctx, a.ID) })
 	}
 	return nil
 }
@@ -100,8 +99,7 @@ func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam
 		set.Add(off)
 		if err == nil {
 			if err := s.confirmNetwork(ctx, n); err != nil {
-				_ = s.St.DeleteAddress(ctx, a.ID)
-				return ipam.Offset{}, err
+				return ipam.Offset{}, s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.St.DeleteAddress(ctx, a.ID) })
 			}
 			return off, nil
 		}

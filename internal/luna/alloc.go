@@ -3,6 +3,7 @@ package luna
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/clustervision/luna-go/internal/ipam"
@@ -38,8 +39,8 @@ func (s *Service) allocateMany(ctx context.Context, n *store.Network, kind strin
 		for i, a := range done {
 			ids[i] = a.ID
 		}
-		_ = s.St.DeleteIDs(ctx, store.Addresses, ids)
-		return nil, err
+		return nil, s.undo(ctx, err, fmt.Sprintf("%d address claims in network '%s'", len(ids), n.Name),
+			func(ctx context.Context) error { return s.St.DeleteIDs(ctx, store.Addresses, ids) })
 	}
 	for retries := 0; len(reqs) > 0; retries++ {
 		if retries > maxClaimRetries {

@@ -83,7 +83,7 @@ func (s *Service) AddBMCSetup(ctx context.Context, name string, o BMCSetupOpts) 
 // ChangeBMCSetup applies every given option (0 and empty values included).
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeBMCSetup(ctx context.Context, name string, o BMCSetupOpts) error {
-	return s.locked(ctx, store.BMCSetups, name, func(id store.ID) error { return s.changeBMCSetup(ctx, id, name, o) })
+	return s.locked(ctx, store.BMCSetups, name, func(ctx context.Context, id store.ID) error { return s.changeBMCSetup(ctx, id, name, o) })
 }
 
 func (s *Service) changeBMCSetup(ctx context.Context, id store.ID, name string, o BMCSetupOpts) error {

@@ -184,7 +184,7 @@ type ClusterChange struct {
 // in one update: either everything changes or nothing does.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeCluster(ctx context.Context, o ClusterChange) error {
-	return s.locked(ctx, store.Clusters, ClusterName, func(id store.ID) error { return s.changeCluster(ctx, id, o) })
+	return s.locked(ctx, store.Clusters, ClusterName, func(ctx context.Context, id store.ID) error { return s.changeCluster(ctx, id, o) })
 }
 
 func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChange) error {

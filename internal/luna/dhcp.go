@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -80,7 +81,7 @@ func (s *Service) ConfigureDHCP(ctx context.Context, o DHCPOptions) (*DHCPConfig
 		return nil, Failf("Network should be specified")
 	}
 	var cfg *DHCPConfig
-	err := s.locked(ctx, store.Clusters, ClusterName, func(id store.ID) error {
+	err := s.locked(ctx, store.Clusters, ClusterName, func(ctx context.Context, id store.ID) error {
 		var err error
 		cfg, err = s.configureDHCP(ctx, id, o)
 		return err
@@ -221,8 +222,9 @@ func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store
 		}
 	}
 	var done []store.Address
-	undo := func() {
-		_ = s.releaseAddresses(ctx, done)
+	undo := func(err error) error {
+		return s.undo(ctx, err, fmt.Sprintf("%d new DHCP range claims in network '%s'", len(done), n.Name),
+			func(ctx context.Context) error { return s.releaseAddresses(ctx, done) })
 	}
 	const chunk = 1000
 	for i := 0; i < len(docs); i += chunk {
@@ -232,18 +234,16 @@ func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store
 			done = append(done, d.(store.Address))
 		}
 		if err != nil {
-			undo()
 			if errors.Is(err, store.ErrExists) {
 				sub, _ := subnet(n)
 				ip, _ := sub.AddrAt(offs[i+k])
-				return Failf("Unable to reserve new range: IP '%s' is used by %s", ipam.FormatAddr(ip), s.holder(ctx, n.ID, offs[i+k]))
+				err = Failf("Unable to reserve new range: IP '%s' is used by %s", ipam.FormatAddr(ip), s.holder(ctx, n.ID, offs[i+k]))
 			}
-			return err
+			return undo(err)
 		}
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil {
-		undo()
-		return err
+		return undo(err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -97,8 +98,7 @@ func (s *Service) AddGroup(ctx context.Context, o GroupAdd) error {
 		}
 	}
 	if err := s.confirmRefs(ctx, refs...); err != nil {
-		_ = s.St.Delete(ctx, store.Groups, g.ID)
-		return err
+		return s.undo(ctx, err, "group '"+g.Name+"'", func(ctx context.Context) error { return s.St.Delete(ctx, store.Groups, g.ID) })
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ type GroupChange struct {
 // ChangeGroup validates every given option and stores them in one update.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeGroup(ctx context.Context, name string, o GroupChange) error {
-	return s.locked(ctx, store.Groups, name, func(id store.ID) error { return s.changeGroup(ctx, id, name, o) })
+	return s.locked(ctx, store.Groups, name, func(ctx context.Context, id store.ID) error { return s.changeGroup(ctx, id, name, o) })
 }
 
 func (s *Service) changeGroup(ctx context.Context, id store.ID, name string, o GroupChange) error {
@@ -214,8 +214,9 @@ func (s *Service) changeGroup(ctx context.Context, id store.ID, name string, o G
 		}
 	}
 	if err := s.confirmRefs(ctx, named...); err != nil {
-		_ = s.St.Set(ctx, store.Groups, g.ID, map[string]any{"osimage": g.OSImage, "bmcsetup": g.BMCSetup, "domain": g.Domain})
-		return err
+		return s.undo(ctx, err, "the new osimage, bmcsetup and domain of group '"+g.Name+"'", func(ctx context.Context) error {
+			return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"osimage": g.OSImage, "bmcsetup": g.BMCSetup, "domain": g.Domain})
+		})
 	}
 	return nil
 }
@@ -236,7 +237,7 @@ type IfaceOp struct {
 // nodes change or none does.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeGroupInterface(ctx context.Context, name string, op IfaceOp) error {
-	return s.locked(ctx, store.Groups, name, func(id store.ID) error { return s.changeGroupInterface(ctx, id, name, op) })
+	return s.locked(ctx, store.Groups, name, func(ctx context.Context, id store.ID) error { return s.changeGroupInterface(ctx, id, name, op) })
 }
 
 func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name string, op IfaceOp) error {
@@ -359,9 +360,10 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		return Failf("Could not reserve IPs (IPv%d) for the %d nodes on interface '%s': %s", n.Version, len(nodes), ifc.Name, err.Error())
 	}
 	setSlot(ifc, n)
+	var undo undoList
+	undo.add(fmt.Sprintf("%d address claims in network '%s'", len(claims), n.Name), func(ctx context.Context) error { return s.releaseAddresses(ctx, claims) })
 	if err := s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
-		_ = s.releaseAddresses(ctx, claims)
-		return err
+		return undo.run(ctx, s, err)
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil { // deleted at the same time (see deleteUnused)
 		if n.Version == 6 {
@@ -369,9 +371,10 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		} else {
 			ifc.Network4 = nil
 		}
-		_ = s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
-		_ = s.releaseAddresses(ctx, claims)
-		return err
+		undo.add("network '"+n.Name+"' on interface '"+ifc.Name+"' of group '"+g.Name+"'", func(ctx context.Context) error {
+			return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
+		})
+		return undo.run(ctx, s, err)
 	}
 	// Nodes added, moved or deleted while we allocated.
 	return s.syncNodeClaims(ctx, g.ID, nil)

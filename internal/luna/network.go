@@ -3,6 +3,7 @@ package luna
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -66,13 +67,12 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	// No unique index can refuse an overlap, so check again now that this
 	// network is stored: of two overlapping networks added at once, the one
 	// checked last sees the other and withdraws (at worst both do).
+	drop := func(ctx context.Context) error { return s.St.Delete(ctx, store.Networks, n.ID) }
 	if err := s.checkOverlap(ctx, sub, &n.ID, o.Network, o.Prefix); err != nil {
-		_ = s.St.Delete(ctx, store.Networks, n.ID)
-		return err
+		return s.undo(ctx, err, "network '"+n.Name+"'", drop)
 	}
 	if err := s.claimAt(ctx, &n, nsOff, store.KindNameServer, n.ID, ""); err != nil {
-		_ = s.St.Delete(ctx, store.Networks, n.ID)
-		return err
+		return s.undo(ctx, err, "network '"+n.Name+"'", drop)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ type NetworkChange struct {
 // first), validating all of them before anything is written.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeNetwork(ctx context.Context, name string, o NetworkChange) error {
-	return s.locked(ctx, store.Networks, name, func(id store.ID) error { return s.changeNetwork(ctx, id, name, o) })
+	return s.locked(ctx, store.Networks, name, func(ctx context.Context, id store.ID) error { return s.changeNetwork(ctx, id, name, o) })
 }
 
 func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o NetworkChange) error {
@@ -157,82 +157,14 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 	if err := s.byID(ctx, store.Networks, id, name, n); err != nil {
 		return err
 	}
-	sub, err := subnet(n)
+	set := map[string]any{}
+	sub, err := s.newRange(ctx, n, o, set)
 	if err != nil {
 		return err
 	}
-	set := map[string]any{}
-	if o.Network != nil || o.Prefix != nil {
-		prefix := sub.Prefix()
-		if o.Prefix != nil {
-			if sub, err = sub.WithPrefix(*o.Prefix); err != nil {
-				return Errorf("%s", err.Error())
-			}
-			prefix = *o.Prefix
-		}
-		if o.Network != nil {
-			if sub, err = sub.WithBase(*o.Network); err != nil {
-				return Errorf("%s", err.Error())
-			}
-		} else if ipam.FormatAddr(sub.Base()) != n.Base {
-			return Failf("Prefix /%d would move network '%s' from %s to %s: give the new base with --network too",
-				prefix, n.Name, n.Base, ipam.FormatAddr(sub.Base()))
-		}
-		text := n.Base
-		if o.Network != nil {
-			text = *o.Network
-		}
-		if err := s.checkOverlap(ctx, sub, &n.ID, text, prefix); err != nil {
-			return err
-		}
-		used, err := s.usedSet(ctx, n, sub)
-		if err != nil {
-			return err
-		}
-		if u := used.Used(); len(u) > 0 && u[len(u)-1].Cmp(sub.MaxOffset()) > 0 {
-			return Errorf("Cannot update freelist upper limit. This new limit excludes some already nonfree elements")
-		}
-		set["network"] = ipam.FormatAddr(sub.Base())
-		set["prefix"] = sub.Prefix()
-	}
-	// Addresses are parsed against the network as it will be.
-	var reserveOff, releaseOff, nsOff *ipam.Offset
-	parse := func(v *string) (*ipam.Offset, error) {
-		if v == nil {
-			return nil, nil
-		}
-		if _, err := ipam.ParseAddr(*v); err != nil {
-			return nil, Errorf("%s", err.Error())
-		}
-		off, err := sub.ParseUsable(*v)
-		if err != nil {
-			return nil, Errorf("%s", err.Error())
-		}
-		return &off, nil
-	}
-	if reserveOff, err = parse(o.Reserve); err != nil {
-		return refused(err) // 1.2: a failed --reserve is exit 1
-	}
-	if releaseOff, err = parse(o.Release); err != nil {
+	addrs, err := s.parseNetworkAddrs(ctx, n, sub, o)
+	if err != nil {
 		return err
-	}
-	if nsOff, err = parse(o.NSIP); err != nil {
-		return err
-	}
-	var release *store.Address
-	if releaseOff != nil {
-		addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: releaseOff.Key()})
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(addrs) == 0:
-			// Already free: nothing to do, as in 1.2 (scripts rely on it).
-		case addrs[0].Kind != store.KindReserved:
-			return Failf("IP '%s' is used by %s: change or delete that object instead", *o.Release, s.holder(ctx, n.ID, *releaseOff))
-		default:
-			release = &addrs[0]
-		}
 	}
 	if o.NSHostname != nil {
 		if err := ValidateName(HostName, *o.NSHostname); err != nil {
@@ -246,81 +178,187 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 		}
 	}
 	// Claims first: they are the only step that can fail on a race.
-	var undo []store.ID
-	rollback := func() {
-		for _, id := range undo {
-			_ = s.St.DeleteAddress(ctx, id)
+	var undo undoList
+	if err := s.claimNetworkAddrs(ctx, n, &addrs, &undo); err != nil {
+		return undo.run(ctx, s, err)
+	}
+	if err := s.St.Set(ctx, store.Networks, n.ID, set); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			err = Errorf("Network %s is defined already", sub.String())
+		}
+		return undo.run(ctx, s, err)
+	}
+	if _, moved := set["network"]; moved {
+		undo.add("the new range of network '"+n.Name+"'", func(ctx context.Context) error {
+			return s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
+		})
+		if err := s.confirmRange(ctx, n, sub); err != nil {
+			return undo.run(ctx, s, err)
 		}
 	}
+	return s.releaseNetworkAddrs(ctx, n, addrs)
+}
+
+// newRange checks --network and --prefix against the network and its claims
+// and puts them into set; it returns the subnet as it will be.
+func (s *Service) newRange(ctx context.Context, n *store.Network, o NetworkChange, set map[string]any) (ipam.Network, error) {
+	sub, err := subnet(n)
+	if err != nil || (o.Network == nil && o.Prefix == nil) {
+		return sub, err
+	}
+	prefix := sub.Prefix()
+	if o.Prefix != nil {
+		if sub, err = sub.WithPrefix(*o.Prefix); err != nil {
+			return sub, Errorf("%s", err.Error())
+		}
+		prefix = *o.Prefix
+	}
+	if o.Network != nil {
+		if sub, err = sub.WithBase(*o.Network); err != nil {
+			return sub, Errorf("%s", err.Error())
+		}
+	} else if ipam.FormatAddr(sub.Base()) != n.Base {
+		return sub, Failf("Prefix /%d would move network '%s' from %s to %s: give the new base with --network too",
+			prefix, n.Name, n.Base, ipam.FormatAddr(sub.Base()))
+	}
+	text := n.Base
+	if o.Network != nil {
+		text = *o.Network
+	}
+	if err := s.checkOverlap(ctx, sub, &n.ID, text, prefix); err != nil {
+		return sub, err
+	}
+	if err := s.checkClaimsFit(ctx, n, sub); err != nil {
+		return sub, err
+	}
+	set["network"] = ipam.FormatAddr(sub.Base())
+	set["prefix"] = sub.Prefix()
+	return sub, nil
+}
+
+// checkClaimsFit refuses a range that would exclude claimed addresses.
+func (s *Service) checkClaimsFit(ctx context.Context, n *store.Network, sub ipam.Network) error {
+	used, err := s.usedSet(ctx, n, sub)
+	if err != nil {
+		return err
+	}
+	if u := used.Used(); len(u) > 0 && u[len(u)-1].Cmp(sub.MaxOffset()) > 0 {
+		return Errorf("Cannot update freelist upper limit. This new limit excludes some already nonfree elements")
+	}
+	return nil
+}
+
+// confirmRange checks, after a network's new range is stored, what could
+// not be refused before it was: as in AddNetwork, a network added or moved
+// at the same moment may overlap it; and an address claimed at the same
+// moment against the old range may lie beyond the new one (the claimer
+// checks the network after its claim, confirmNetwork, and this checks the
+// claims after the change, so one of the two sees the other and backs off).
+func (s *Service) confirmRange(ctx context.Context, n *store.Network, sub ipam.Network) error {
+	if err := s.checkOverlap(ctx, sub, &n.ID, ipam.FormatAddr(sub.Base()), sub.Prefix()); err != nil {
+		return err
+	}
+	return s.checkClaimsFit(ctx, n, sub)
+}
+
+// networkAddrs are the addresses `network change` claims and releases.
+type networkAddrs struct {
+	reserve, ns *ipam.Offset
+	release     *store.Address  // the reservation --release frees; nil: none or already free
+	oldNS       []store.Address // the name server's claims before --ns_ip
+}
+
+// parseNetworkAddrs parses --reserve, --release and --ns_ip against the
+// network as it will be, and finds what --release frees.
+func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub ipam.Network, o NetworkChange) (networkAddrs, error) {
+	var a networkAddrs
+	parse := func(v *string) (*ipam.Offset, error) {
+		if v == nil {
+			return nil, nil
+		}
+		if _, err := ipam.ParseAddr(*v); err != nil {
+			return nil, Errorf("%s", err.Error())
+		}
+		off, err := sub.ParseUsable(*v)
+		if err != nil {
+			return nil, Errorf("%s", err.Error())
+		}
+		return &off, nil
+	}
+	var err error
+	if a.reserve, err = parse(o.Reserve); err != nil {
+		return a, refused(err) // 1.2: a failed --reserve is exit 1
+	}
+	releaseOff, err := parse(o.Release)
+	if err != nil {
+		return a, err
+	}
+	if a.ns, err = parse(o.NSIP); err != nil {
+		return a, err
+	}
+	if releaseOff != nil {
+		held, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: releaseOff.Key()})
+		if err != nil {
+			return a, err
+		}
+		switch {
+		case len(held) == 0:
+			// Already free: nothing to do, as in 1.2 (scripts rely on it).
+		case held[0].Kind != store.KindReserved:
+			return a, Failf("IP '%s' is used by %s: change or delete that object instead", *o.Release, s.holder(ctx, n.ID, *releaseOff))
+		default:
+			a.release = &held[0]
+		}
+	}
+	return a, nil
+}
+
+// claimNetworkAddrs claims the new name server address and the reserved
+// one, recording in undo how to release them.
+func (s *Service) claimNetworkAddrs(ctx context.Context, n *store.Network, a *networkAddrs, undo *undoList) error {
 	claim := func(off ipam.Offset, kind string, owner store.ID) error {
-		before, _ := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
+		before, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
+		if err != nil {
+			return err
+		}
 		if len(before) == 1 && before[0].Kind == kind && before[0].Owner == owner && kind != store.KindReserved {
 			return nil // already ours (the name server address given again)
 		}
 		if err := s.claimAt(ctx, n, off, kind, owner, ""); err != nil {
 			return err
 		}
-		after, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
-		if err == nil && len(after) == 1 {
-			undo = append(undo, after[0].ID)
-		}
+		undo.add("the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.unclaim(ctx, n, off, owner) })
 		return nil
 	}
-	var oldNS []store.Address
-	if nsOff != nil {
-		if oldNS, err = s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNameServer}); err != nil {
+	if a.ns != nil {
+		var err error
+		if a.oldNS, err = s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNameServer}); err != nil {
 			return err
 		}
-		if err := claim(*nsOff, store.KindNameServer, n.ID); err != nil {
-			return err
-		}
-	}
-	if reserveOff != nil {
-		if err := claim(*reserveOff, store.KindReserved, store.ID{}); err != nil {
-			rollback()
+		if err := claim(*a.ns, store.KindNameServer, n.ID); err != nil {
 			return err
 		}
 	}
-	if err := s.St.Set(ctx, store.Networks, n.ID, set); err != nil {
-		rollback()
-		if errors.Is(err, store.ErrExists) {
-			return Errorf("Network %s is defined already", sub.String())
-		}
-		return err
+	if a.reserve != nil {
+		return claim(*a.reserve, store.KindReserved, store.ID{})
 	}
-	if _, moved := set["network"]; moved {
-		// As in AddNetwork: a network added or moved at the same moment may
-		// overlap the new range; check again now that it is stored.
-		if err := s.checkOverlap(ctx, sub, &n.ID, ipam.FormatAddr(sub.Base()), sub.Prefix()); err != nil {
-			_ = s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
-			rollback()
-			return err
-		}
-		// An address claimed at the same moment against the old range may
-		// lie beyond the new one. The claimer checks the network after its
-		// claim (confirmNetwork) and this checks the claims after the change,
-		// so one of the two sees the other and backs off.
-		used, err := s.usedSet(ctx, n, sub)
-		if err == nil {
-			if u := used.Used(); len(u) > 0 && u[len(u)-1].Cmp(sub.MaxOffset()) > 0 {
-				err = Errorf("Cannot update freelist upper limit. This new limit excludes some already nonfree elements")
-			}
-		}
-		if err != nil {
-			_ = s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
-			rollback()
-			return err
-		}
-	}
-	if nsOff != nil {
-		for _, a := range oldNS {
-			if a.Offset != nsOff.Key() {
-				_ = s.St.DeleteAddress(ctx, a.ID)
+	return nil
+}
+
+// releaseNetworkAddrs frees the name server's old address and the released
+// reservation, once the change is stored.
+func (s *Service) releaseNetworkAddrs(ctx context.Context, n *store.Network, a networkAddrs) error {
+	if a.ns != nil {
+		for _, old := range a.oldNS {
+			if old.Offset != a.ns.Key() {
+				if err := s.St.DeleteAddress(ctx, old.ID); err != nil {
+					return fmt.Errorf("network '%s' changed, but the old name server address could not be released: %w", n.Name, err)
+				}
 			}
 		}
 	}
-	if release != nil {
-		return s.St.DeleteAddress(ctx, release.ID)
+	if a.release != nil {
+		return s.St.DeleteAddress(ctx, a.release.ID)
 	}
 	return nil
 }

@@ -56,12 +56,17 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 	var nodes []store.Node
 	var ids []store.ID
 	inserted := false
-	undo := func() {
-		// Nodes first: a concurrent setnet that sees a claim without its node drops it.
-		if inserted {
-			_ = s.St.DeleteIDs(ctx, store.Nodes, ids)
-		}
-		_, _ = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+	undo := func(err error) error {
+		return s.undo(ctx, err, fmt.Sprintf("%d new nodes and their addresses", len(ids)), func(ctx context.Context) error {
+			// Nodes first: a concurrent setnet that sees a claim without its node drops it.
+			if inserted {
+				if err := s.St.DeleteIDs(ctx, store.Nodes, ids); err != nil {
+					return err
+				}
+			}
+			_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+			return err
+		})
 	}
 	if len(names) == 0 {
 		nd, err := s.insertAutoNamed(ctx, c, g.ID)
@@ -103,8 +108,7 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 			}
 			claims, err := s.allocateMany(ctx, n, store.KindNode, reqs)
 			if err != nil {
-				undo()
-				return nil, Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error())
+				return nil, undo(Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error()))
 			}
 			for _, a := range claims {
 				claimsOf[a.Owner] = append(claimsOf[a.Owner], a)
@@ -120,18 +124,16 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 		k, err := s.St.InsertMany(ctx, store.Nodes, docs)
 		inserted = true
 		if err != nil {
-			undo()
 			if errors.Is(err, store.ErrExists) {
-				return nil, AlreadyCreated(names[k])
+				err = AlreadyCreated(names[k])
 			}
-			return nil, err
+			return nil, undo(err)
 		}
 	}
 	// The group's networks may have changed since it was read (a setnet or
 	// delnet at the same time): follow the group as stored now.
 	if err := s.syncNodeClaims(ctx, g.ID, ids); err != nil {
-		undo()
-		return nil, Errorf("Unable to allocate IP addresses: %s", err.Error())
+		return nil, undo(Errorf("Unable to allocate IP addresses: %s", err.Error()))
 	}
 	out := make([]string, len(nodes))
 	for i, nd := range nodes {
@@ -202,7 +204,7 @@ type NodeChange struct {
 // switch, port, flags, a specific address and the comment.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeNode(ctx context.Context, name string, o NodeChange) error {
-	return s.locked(ctx, store.Nodes, name, func(id store.ID) error { return s.changeNode(ctx, id, name, o) })
+	return s.locked(ctx, store.Nodes, name, func(ctx context.Context, id store.ID) error { return s.changeNode(ctx, id, name, o) })
 }
 
 func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o NodeChange) error {
@@ -301,12 +303,12 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 	}
 	if id, ok := set["switch"].(store.ID); ok { // deleted at the same moment? (see deleteUnused)
 		if err := s.confirmRefs(ctx, ref{store.Switches, id}); err != nil {
-			if nd.Switch != nil {
-				_ = s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"switch": *nd.Switch})
-			} else {
-				_ = s.St.Set(ctx, store.Nodes, nd.ID, nil, "switch")
-			}
-			return err
+			return s.undo(ctx, err, "the new switch of node '"+nd.Name+"'", func(ctx context.Context) error {
+				if nd.Switch != nil {
+					return s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"switch": *nd.Switch})
+				}
+				return s.St.Set(ctx, store.Nodes, nd.ID, nil, "switch")
+			})
 		}
 	}
 	return nil
@@ -323,7 +325,9 @@ func (s *Service) setMAC(ctx context.Context, nd *store.Node, mac string) error 
 	}
 	if mac == "" {
 		for _, m := range old {
-			_ = s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", []string{m.MAC})
+			if err := s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", []string{m.MAC}); err != nil {
+				return err
+			}
 		}
 		return s.St.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID})
 	}
@@ -470,13 +474,17 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 	for _, w := range wants {
 		got, err := s.allocateMany(ctx, w.net, store.KindNode, []ifaceClaim{{Owner: nd.ID, Iface: w.iface}})
 		if err != nil {
-			_ = s.releaseAddresses(ctx, fresh)
-			if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": nd.Group}); err != nil {
-				return err
-			}
-			// What a concurrent setnet gave the node in the meantime goes too.
-			_ = s.syncNodeClaims(ctx, to.ID, nil)
-			return Failf("Cannot move node '%s' to group '%s': %s", nd.Name, to.Name, err.Error())
+			return s.undo(ctx, Failf("Cannot move node '%s' to group '%s': %s", nd.Name, to.Name, err.Error()),
+				"node '"+nd.Name+"' in group '"+to.Name+"' and its new addresses", func(ctx context.Context) error {
+					if err := s.releaseAddresses(ctx, fresh); err != nil {
+						return err
+					}
+					if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": nd.Group}); err != nil {
+						return err
+					}
+					// What a concurrent setnet gave the node in the meantime goes too.
+					return s.syncNodeClaims(ctx, to.ID, nil)
+				})
 		}
 		fresh = append(fresh, got...)
 	}

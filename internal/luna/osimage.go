@@ -207,7 +207,7 @@ type OSImageChange struct {
 // (it may be installed later) and comes back as a warning.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeOSImage(ctx context.Context, name string, o OSImageChange) (warnings []string, err error) {
-	err = s.locked(ctx, store.OSImages, name, func(id store.ID) error {
+	err = s.locked(ctx, store.OSImages, name, func(ctx context.Context, id store.ID) error {
 		var e error
 		warnings, e = s.changeOSImage(ctx, id, name, o)
 		return e

@@ -36,8 +36,8 @@ func (s *Service) AddOtherDevs(ctx context.Context, names []string, network, ip 
 		return err
 	}
 	if err := s.claimAt(ctx, net, off, store.KindOtherDev, d.ID, ""); err != nil {
-		_ = s.St.Delete(ctx, store.OtherDevs, d.ID)
-		return Errorf("Unable to allocate IP in network: %s", err.Error())
+		return s.undo(ctx, Errorf("Unable to allocate IP in network: %s", err.Error()), "otherdev '"+d.Name+"'",
+			func(ctx context.Context) error { return s.St.Delete(ctx, store.OtherDevs, d.ID) })
 	}
 	return nil
 }
@@ -55,7 +55,9 @@ func (s *Service) OtherDev(ctx context.Context, name string) (*store.OtherDev, e
 // address in a network it is attached to, or (ip "") detaches it.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeOtherDev(ctx context.Context, name string, network, ip, comment *string) error {
-	return s.locked(ctx, store.OtherDevs, name, func(id store.ID) error { return s.changeOtherDev(ctx, id, name, network, ip, comment) })
+	return s.locked(ctx, store.OtherDevs, name, func(ctx context.Context, id store.ID) error {
+		return s.changeOtherDev(ctx, id, name, network, ip, comment)
+	})
 }
 
 func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, network, ip, comment *string) error {

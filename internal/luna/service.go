@@ -24,6 +24,9 @@ type Service struct {
 	Resolves  func(host string) bool
 	// Warn receives warnings (a MAC moved from another node, ...); may be nil.
 	Warn func(msg string)
+	// Lease is how long the lock of an object outlives a holder that died
+	// (store.DefaultLease when zero).
+	Lease time.Duration
 }
 
 // NewService wires a Service to the real machine.
@@ -83,7 +86,7 @@ func (s *Service) Rename(ctx context.Context, coll, kind, name, newName string) 
 	if err := ValidateName(kind, newName); err != nil {
 		return err
 	}
-	return s.locked(ctx, coll, name, func(id store.ID) error { return s.rename(ctx, coll, kind, id, name, newName) })
+	return s.locked(ctx, coll, name, func(ctx context.Context, id store.ID) error { return s.rename(ctx, coll, kind, id, name, newName) })
 }
 
 func (s *Service) rename(ctx context.Context, coll, kind string, id store.ID, name, newName string) error {
@@ -168,21 +171,30 @@ const lockWait = 30 * time.Second
 // locked runs fn holding the lock of the named object (store.Lock): two
 // administrators changing one object at the same moment take turns instead
 // of one silently undoing the other's change. fn reads the object itself,
-// after the lock is taken.
-func (s *Service) locked(ctx context.Context, coll, name string, fn func(id store.ID) error) error {
+// after the lock is taken, and works on the context it is given: the
+// caller's, also cancelled should the lock be lost. The lock is renewed
+// while fn runs and released when it returns; a holder that dies leaves it
+// for one lease (Service.Lease).
+func (s *Service) locked(ctx context.Context, coll, name string, fn func(ctx context.Context, id store.ID) error) error {
 	id, err := s.IDOf(ctx, coll, name)
 	if err != nil {
 		return err
 	}
-	unlock, err := s.St.Lock(ctx, coll+"/"+id.Hex(), lockWait)
+	lctx, held, err := s.St.Lock(ctx, coll+"/"+id.Hex(), lockWait, s.Lease)
 	if errors.Is(err, store.ErrLocked) {
 		return Failf("'%s' is being changed by another command; try again", name)
 	}
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	return fn(id)
+	err = fn(lctx, id)
+	if err != nil && errors.Is(context.Cause(lctx), store.ErrLockLost) {
+		err = fmt.Errorf("%w (%v)", err, context.Cause(lctx))
+	}
+	if rerr := held.Release(); rerr != nil {
+		s.warn(rerr.Error() + "; it expires by itself")
+	}
+	return err
 }
 
 // byID reads the object locked() resolved, by id: no second lookup by name

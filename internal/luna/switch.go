@@ -2,6 +2,7 @@ package luna
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/clustervision/luna-go/internal/ipam"
 	"github.com/clustervision/luna-go/internal/store"
@@ -89,8 +90,8 @@ func (s *Service) AddSwitches(ctx context.Context, names []string, o SwitchOpts)
 		return err
 	}
 	if err := s.claimAt(ctx, net, off, store.KindSwitch, sw.ID, ""); err != nil {
-		_ = s.St.Delete(ctx, store.Switches, sw.ID)
-		return Errorf("Could not acquire ip for switch: %s", err.Error())
+		return s.undo(ctx, Errorf("Could not acquire ip for switch: %s", err.Error()), "switch '"+sw.Name+"'",
+			func(ctx context.Context) error { return s.St.Delete(ctx, store.Switches, sw.ID) })
 	}
 	return nil
 }
@@ -109,7 +110,7 @@ func (s *Service) Switch(ctx context.Context, name string) (*store.Switch, error
 // failure leaves the switch as it was.
 // It holds the object's lock while it works (see locked).
 func (s *Service) ChangeSwitch(ctx context.Context, name string, o SwitchOpts) error {
-	return s.locked(ctx, store.Switches, name, func(id store.ID) error { return s.changeSwitch(ctx, id, name, o) })
+	return s.locked(ctx, store.Switches, name, func(ctx context.Context, id store.ID) error { return s.changeSwitch(ctx, id, name, o) })
 }
 
 func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o SwitchOpts) error {
@@ -125,6 +126,7 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 		return err
 	}
 	var old []store.Address
+	var undo undoList
 	if o.Network != nil || o.IP != nil {
 		if old, err = s.St.FindAddresses(ctx, store.AddressFilter{Owner: &sw.ID, Kind: store.KindSwitch}); err != nil {
 			return err
@@ -161,13 +163,16 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 				return err
 			}
 			set["network"] = net.ID
+			undo.add("the new address of switch '"+sw.Name+"'", func(ctx context.Context) error { return s.unclaim(ctx, net, off, sw.ID) })
 		}
 	}
 	if err := s.St.Set(ctx, store.Switches, sw.ID, set); err != nil {
-		return err
+		return undo.run(ctx, s, err)
 	}
 	for _, a := range old {
-		_ = s.St.DeleteAddress(ctx, a.ID)
+		if err := s.St.DeleteAddress(ctx, a.ID); err != nil {
+			return fmt.Errorf("switch '%s' changed, but its old address could not be released: %w", sw.Name, err)
+		}
 	}
 	return nil
 }

@@ -62,8 +62,7 @@ func (s *Store) DeleteIDs(ctx context.Context, coll string, ids []ID) error {
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
-	s.touch(ctx, coll)
-	return nil
+	return s.touch(ctx, coll)
 }
 
 // DeleteWhere removes the documents of coll whose field is one of values.
@@ -71,8 +70,7 @@ func (s *Store) DeleteWhere(ctx context.Context, coll, field string, values any)
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{field: bson.M{"$in": values}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
-	s.touch(ctx, coll)
-	return nil
+	return s.touch(ctx, coll)
 }
 
 // SetAddressIface moves claims to another interface id (group change keeps addresses).
@@ -84,8 +82,7 @@ func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) err
 	if err != nil {
 		return fmt.Errorf("update addresses: %w", err)
 	}
-	s.touch(ctx, Addresses)
-	return nil
+	return s.touch(ctx, Addresses)
 }
 
 // maxBulkUpdates bounds the update statements sent in one command: FerretDB

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -18,13 +19,22 @@ const changesID = "changes"
 // volatile are collections whose writes do not touch the change marker.
 var volatile = map[string]bool{Tracker: true, SwitchMAC: true, Meta: true}
 
-// touch records that objects of coll changed.
-func (s *Store) touch(ctx context.Context, coll string) {
+// touch records that objects of coll changed. It runs even when ctx was
+// cancelled once the write it follows is done (a stored change must not go
+// unannounced); its error fails the caller's command, because lweb would
+// otherwise serve stale boot data with no trace.
+func (s *Store) touch(ctx context.Context, coll string) error {
 	if volatile[coll] {
-		return
+		return nil
 	}
-	_, _ = s.db.Collection(Meta).UpdateOne(ctx, bson.M{"_id": changesID},
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err := s.db.Collection(Meta).UpdateOne(tctx, bson.M{"_id": changesID},
 		bson.M{"$set": bson.M{"value": NewID().Hex()}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("%s changed, but the change marker could not be written (lweb may serve stale data until it is): %w", coll, err)
+	}
+	return nil
 }
 
 // ChangeMarker returns the current value of the change marker.

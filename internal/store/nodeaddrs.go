@@ -68,8 +68,7 @@ func (s *Store) SetNodeAddrs(ctx context.Context, copies map[ID]string) error {
 	if err := s.bulkUpdate(ctx, Nodes, models); err != nil {
 		return fmt.Errorf("store node addresses: %w", err)
 	}
-	s.touch(ctx, Nodes)
-	return nil
+	return s.touch(ctx, Nodes)
 }
 
 // rebuildNodeAddrs writes every node's addrs copy from the claims (the

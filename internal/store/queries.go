@@ -174,7 +174,7 @@ func (s *Store) DeleteAddresses(ctx context.Context, f AddressFilter) (int64, er
 		return 0, fmt.Errorf("release addresses: %w", err)
 	}
 	if res.DeletedCount > 0 {
-		s.touch(ctx, Addresses)
+		return res.DeletedCount, s.touch(ctx, Addresses)
 	}
 	return res.DeletedCount, nil
 }

@@ -255,8 +255,7 @@ func (s *Store) Insert(ctx context.Context, coll string, doc any) error {
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", coll, err)
 	}
-	s.touch(ctx, coll)
-	return nil
+	return s.touch(ctx, coll)
 }
 
 // InsertMany stores documents in order and stops at the first failure; it
@@ -270,22 +269,23 @@ func (s *Store) InsertMany(ctx context.Context, coll string, docs []any) (int, e
 	if res != nil {
 		n = len(res.InsertedIDs)
 	}
-	defer func() {
-		if n > 0 {
-			s.touch(ctx, coll)
-		}
-	}()
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
 			n = bwe.WriteErrors[0].Index
 		}
 		if isDup(err) {
-			return n, ErrExists
+			err = ErrExists
+		} else {
+			err = fmt.Errorf("insert into %s: %w", coll, err)
 		}
-		return n, fmt.Errorf("insert into %s: %w", coll, err)
 	}
-	return n, nil
+	if n > 0 {
+		if terr := s.touch(ctx, coll); terr != nil {
+			return n, errors.Join(err, terr)
+		}
+	}
+	return n, err
 }
 
 // GetByName decodes the document called name into out.
@@ -361,8 +361,7 @@ func (s *Store) Set(ctx context.Context, coll string, id ID, set map[string]any,
 	if res.MatchedCount == 0 {
 		return ErrNotFound
 	}
-	s.touch(ctx, coll)
-	return nil
+	return s.touch(ctx, coll)
 }
 
 // Delete removes one document.
@@ -374,8 +373,7 @@ func (s *Store) Delete(ctx context.Context, coll string, id ID) error {
 	if res.DeletedCount == 0 {
 		return ErrNotFound
 	}
-	s.touch(ctx, coll)
-	return nil
+	return s.touch(ctx, coll)
 }
 
 // Raw returns the stored document as indented extended JSON with sorted keys (for --raw).
