@@ -1,7 +1,7 @@
 # Luna in Go. `make deps` prepares a fresh Debian machine, `make test` runs
 # every test, `make demo` shows the CLI on the embedded store.
 GO       ?= go
-BINARIES := luna lunadb lweb lpower ltorrent-client
+BINARIES := luna lunadb lweb lpower ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
 
 .PHONY: all build deps test fuzz lint demo bench bench-lweb clean install-initrd

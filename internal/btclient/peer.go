@@ -31,8 +31,8 @@ type peer struct {
 	amInterested bool
 	peerChoking  bool
 	pending      map[blockRef]time.Time // our requests to it, with when sent
-	maxReq       int                   // how many requests to keep out
-	reqq         int                   // its BEP 10 reqq, 0 if unknown
+	maxReq       int                    // how many requests to keep out
+	reqq         int                    // its BEP 10 reqq, 0 if unknown
 	snubbed      bool
 	lastRecv     time.Time
 	recvBytes    int64 // payload received since the last rate sample

@@ -25,6 +25,8 @@ type Cluster struct {
 	TorrentListenPortMin int    `bson:"torrent_listen_port_min"`
 	TorrentListenPortMax int    `bson:"torrent_listen_port_max"`
 	TorrentPidfile       string `bson:"torrent_pidfile"`
+	TorrentSoftTimeout   int    `bson:"torrent_soft_timeout,omitempty"` // seconds; 0 = 600
+	TorrentHardTimeout   int    `bson:"torrent_hard_timeout,omitempty"` // seconds; 0 = 3600
 	LwebNumProc          int    `bson:"lweb_num_proc"`
 	LwebPidfile          string `bson:"lweb_pidfile"`
 	NamedIncludeFile     string `bson:"named_include_file"`
