@@ -80,5 +80,13 @@ install-initrd:
 	install -m 0644 initrd/sshd_config initrd/bashrc $(MODULEDIR)/
 	install -m 0755 bin/ltorrent-client $(DESTDIR)/usr/lib/luna/ltorrent-client
 
+# The makedhcp/makedns benchmark (docs/BENCHMARKS.md): 10,000 nodes with
+# MACs on a lunadb of its own, both verbs against a raw driver read; needs
+# dhcpd and named-checkzone (make deps). About 3 minutes; not part of `make test`.
+.PHONY: bench-dhcpdns
+DHCPDNSBENCHFLAGS ?= -n 5
+bench-dhcpdns: build
+	$(GO) run ./bench/dhcpdns $(DHCPDNSBENCHFLAGS)
+
 clean:
 	rm -rf bin

@@ -47,22 +47,15 @@ type Zone struct {
 	records []dns.RR
 	include string
 	ptrs    []ptrAt // reverse records while building, sorted into records
+
+	underscore bool
+	body       []byte // the records after the SOA, rendered once
 }
 
 // Underscore reports whether a name in the zone has a '_' (a network named
 // tight_net, as 1.2 allowed): named's default check-names refuses such host
 // names, so the include file relaxes it for this zone.
-func (z *Zone) Underscore() bool {
-	if strings.Contains(z.ns, "_") {
-		return true
-	}
-	for _, rr := range z.records {
-		if strings.Contains(rr.String(), "_") {
-			return true
-		}
-	}
-	return false
-}
+func (z *Zone) Underscore() bool { return z.underscore }
 
 type ptrAt struct {
 	ip netip.Addr
@@ -82,23 +75,30 @@ func (z *Zone) Text(serial uint32) []byte {
 		Ns: z.ns, Mbox: "root." + z.ns, Serial: serial, Refresh: Refresh, Retry: Retry, Expire: Expire, Minttl: MinTTL}
 	b.WriteString(soa.String())
 	b.WriteByte('\n')
-	for _, rr := range z.records {
-		b.WriteString(rr.String())
-		b.WriteByte('\n')
+	if z.body == nil {
+		var body bytes.Buffer
+		for _, rr := range z.records {
+			body.WriteString(rr.String())
+			body.WriteByte('\n')
+		}
+		body.WriteString("; custom include:\n")
+		if z.include != "" {
+			body.WriteString(strings.TrimRight(z.include, "\n"))
+			body.WriteByte('\n')
+		}
+		z.body = body.Bytes()
 	}
-	b.WriteString("; custom include:\n")
-	if z.include != "" {
-		b.WriteString(strings.TrimRight(z.include, "\n"))
-		b.WriteByte('\n')
-	}
+	b.Write(z.body)
 	return b.Bytes()
 }
 
-// check parses the zone text back (the include is the administrator's and
-// may be anything) and refuses records outside the zone.
+// check parses the include text (the administrator's, it may be anything;
+// the other records are built as records) and refuses records outside the
+// zone.
 func (z *Zone) check() error {
 	origin := dns.Fqdn(z.Name)
-	zp := dns.NewZoneParser(bytes.NewReader(z.Text(1)), origin, z.File)
+	text := fmt.Sprintf("$TTL %d\n$ORIGIN %s\n%s\n", TTL, origin, z.include)
+	zp := dns.NewZoneParser(strings.NewReader(text), origin, z.File)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		if !dns.IsSubDomain(origin, rr.Header().Name) {
 			return fmt.Errorf("zone %s: record %s is outside the zone", z.Name, rr.Header().Name)
@@ -204,6 +204,16 @@ func Build(cfg *luna.DNSConfig) ([]*Zone, error) {
 		seen[strings.ToLower(z.Name)] = true
 		if err := z.check(); err != nil {
 			return nil, err
+		}
+		z.underscore = strings.Contains(z.ns, "_") || strings.Contains(z.include, "_")
+		for _, rr := range z.records {
+			if strings.Contains(rr.Header().Name, "_") {
+				z.underscore = true
+			} else if p, ok := rr.(*dns.PTR); ok && strings.Contains(p.Ptr, "_") {
+				z.underscore = true
+			} else if ns, ok := rr.(*dns.NS); ok && strings.Contains(ns.Ns, "_") {
+				z.underscore = true
+			}
 		}
 	}
 	return out, nil

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/clustervision/luna-go/internal/ipam"
 	"github.com/clustervision/luna-go/internal/store"
 )
@@ -71,8 +73,37 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 	if len(nets) == 0 {
 		return nil, Failf("No networks configured in this cluster")
 	}
-	sn, err := s.LoadSnapshot(ctx)
-	if err != nil {
+	// The nodes come from one snapshot; the other holders from one read of
+	// the claims (a scan on FerretDB), made at the same time.
+	var (
+		sn    *Snapshot
+		addrs []store.Address
+		names = map[store.ID]string{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		sn, err = s.LoadSnapshot(gctx)
+		return err
+	})
+	g.Go(func() error {
+		for _, coll := range []string{store.Switches, store.OtherDevs} {
+			var docs []struct {
+				ID   store.ID `bson:"_id"`
+				Name string   `bson:"name"`
+			}
+			if err := s.St.List(gctx, coll, &docs); err != nil {
+				return err
+			}
+			for _, d := range docs {
+				names[d.ID] = d.Name
+			}
+		}
+		var err error
+		addrs, err = s.St.FindAddresses(gctx, store.AddressFilter{Kinds: []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer}})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	hosts := map[store.ID][]hostAt{}
@@ -82,30 +113,12 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 			hosts[a.Network] = append(hosts[a.Network], hostAt{name: name + nodeSuffix(nc.group, a.Iface, a.Network, nets), offset: a.Offset})
 		}
 	}
-	names := map[store.ID]string{}
-	for _, coll := range []string{store.Switches, store.OtherDevs} {
-		var docs []struct {
-			ID   store.ID `bson:"_id"`
-			Name string   `bson:"name"`
-		}
-		if err := s.St.List(ctx, coll, &docs); err != nil {
-			return nil, err
-		}
-		for _, d := range docs {
-			names[d.ID] = d.Name
-		}
-	}
 	nsOffset := map[store.ID]string{}
-	for _, kind := range []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer} {
-		addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: kind})
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range addrs {
-			if kind == store.KindNameServer {
-				nsOffset[a.Network] = a.Offset
-				continue
-			}
+	for _, a := range addrs {
+		switch a.Kind {
+		case store.KindNameServer:
+			nsOffset[a.Network] = a.Offset
+		case store.KindSwitch, store.KindOtherDev:
 			if nm, ok := names[a.Owner]; ok {
 				hosts[a.Network] = append(hosts[a.Network], hostAt{name: nm, offset: a.Offset})
 			}

@@ -127,6 +127,7 @@ func (s *Store) UsedOffsets(ctx context.Context, network ID) ([]string, error) {
 type AddressFilter struct {
 	Network *ID
 	Kind    string
+	Kinds   []string // any of these kinds
 	Owner   *ID
 	Owners  []ID
 	Iface   string
@@ -140,6 +141,9 @@ func (f AddressFilter) bson() bson.M {
 	}
 	if f.Kind != "" {
 		m["kind"] = f.Kind
+	}
+	if f.Kinds != nil {
+		m["kind"] = bson.M{"$in": f.Kinds}
 	}
 	if f.Owner != nil {
 		m["owner"] = *f.Owner
