@@ -501,7 +501,7 @@ include "%[3]s";
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	ask := func(args ...string) string {
-		a := append([]string{"@127.0.0.1", "-p", fmt.Sprint(port), "+short", "+time=1", "+tries=1"}, args...)
+		a := append([]string{"@127.0.0.1", "-p", fmt.Sprint(port), "+short", "+time=2", "+tries=2"}, args...)
 		out, _ := exec.Command(dig, a...).Output()
 		return strings.TrimSpace(string(out))
 	}
@@ -528,7 +528,11 @@ include "%[3]s";
 		{[]string{"nas01.tight_net", "A"}, "10.151.0.10"},
 		{[]string{"-x", "10.151.0.10"}, "nas01.tight_net."},
 	} {
-		if got := ask(c.q...); got != c.want {
+		got := ask(c.q...)
+		for try := 0; try < 5 && got == ""; try++ { // a timeout on a loaded machine
+			got = ask(c.q...)
+		}
+		if got != c.want {
 			t.Errorf("dig %v: %q, want %q", c.q, got, c.want)
 		}
 	}
