@@ -391,7 +391,7 @@ func (h *harness) startLweb(ctx context.Context) error {
 			}
 			return os.Getenv(k)
 		}
-		go func() { done <- lweb.Main(lctx, args, io.Discard, logf, getenv) }()
+		go func() { done <- lweb.Main(lctx, args, io.Discard, logf, getenv, nil) }()
 		h.lwebStop = func() { cancel(); <-done; logf.Close() }
 	} else {
 		cmd := exec.Command(filepath.Join(h.o.bin, "lweb"), args...)

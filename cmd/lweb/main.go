@@ -1,8 +1,13 @@
+// Command lweb is Luna's boot server (internal/lweb). It owns the signals:
+// SIGTERM and SIGINT stop it gracefully, SIGHUP makes it read its settings,
+// templates and boot snapshot again.
 package main
 
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/lweb"
@@ -10,5 +15,10 @@ import (
 
 func main() {
 	config.TuneGC()
-	os.Exit(lweb.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := lweb.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, hup)
+	stop()
+	os.Exit(code)
 }

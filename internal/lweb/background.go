@@ -24,7 +24,7 @@ func newTracker(srv *Server, svc *luna.Service, log *slog.Logger) *tracker.Track
 			}
 			return tracker.Settings{Interval: c.TrackerInterval, MinInterval: c.TrackerMinInterval, MaxPeers: c.TrackerMaxPeers}, nil
 		},
-		Now:               time.Now,
+		Now:               srv.now,
 		Log:               log,
 		TrustProxyHeaders: srv.TrustProxy,
 	}
@@ -43,13 +43,11 @@ const (
 	trackerFlushEvery = 5 * time.Second
 )
 
-// startBackground starts the switch MAC updater (SNMP, every 30 s, only
-// while this host holds the frontend address) and exports its counters.
-func startBackground(ctx context.Context, srv *Server, svc *luna.Service, log *slog.Logger) *background {
-	bg := &background{}
-	upd := &macupdater.Updater{Svc: svc, Log: log.With("component", "macupdater")}
-	srv.init()
-	srv.metrics.reg.MustRegister(
+// exportUpdater exports the switch MAC updater's counters (it runs every
+// 30 s, only while this host holds the frontend address).
+func (s *Server) exportUpdater(upd *macupdater.Updater) {
+	s.init()
+	s.metrics.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_passes_total",
 			Help: "Passes of the switch MAC updater."}, func() float64 { return float64(upd.Stats().Passes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_learned_total",
@@ -57,6 +55,4 @@ func startBackground(ctx context.Context, srv *Server, svc *luna.Service, log *s
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luna_macupdater_failures_total",
 			Help: "Switches that could not be read."}, func() float64 { return float64(upd.Stats().Failures) }),
 	)
-	bg.run(func() { upd.Run(ctx) })
-	return bg
 }

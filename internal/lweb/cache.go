@@ -2,6 +2,7 @@ package lweb
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -153,20 +154,21 @@ func (c *bootCache) nodeNames(ctx context.Context) ([]string, error) {
 type statusWriter struct {
 	st  *store.Store
 	log *slog.Logger
+	now func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]store.StatusUpdate
 	tokens  map[string]string // the last token handed out to each node by this process
 }
 
-func newStatusWriter(st *store.Store, log *slog.Logger) *statusWriter {
-	return &statusWriter{st: st, log: log, pending: map[string]store.StatusUpdate{}, tokens: map[string]string{}}
+func newStatusWriter(st *store.Store, log *slog.Logger, now func() time.Time) *statusWriter {
+	return &statusWriter{st: st, log: log, now: now, pending: map[string]store.StatusUpdate{}, tokens: map[string]string{}}
 }
 
 func (w *statusWriter) record(id store.ID, node, step, token string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: time.Now().UTC()}, Token: token}
+	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: w.now().UTC()}, Token: token}
 	if old, ok := w.pending[node]; ok && token == "" {
 		u.Token = old.Token
 	}
@@ -254,24 +256,26 @@ func (w *statusWriter) store(ctx context.Context, rest bool) {
 	}
 }
 
-// run drains every interval and flushes once more when ctx ends.
+// run drains every interval until ctx ends; what is left then is stored
+// by flushAll, once the requests in flight are done.
 func (w *statusWriter) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			w.flush(fctx)
-			cancel()
-			w.mu.Lock()
-			if n := len(w.pending); n > 0 {
-				w.log.Warn("stopping with node statuses not stored", "nodes", n)
-			}
-			w.mu.Unlock()
 			return
 		case <-t.C:
 			w.drain(ctx)
 		}
 	}
+}
+
+// flushAll stores everything pending and says how many statuses it could not store.
+func (w *statusWriter) flushAll(ctx context.Context) error {
+	w.flush(ctx)
+	if n := w.pendingCount(); n > 0 {
+		return fmt.Errorf("stopping with %d node statuses not stored", n)
+	}
+	return nil
 }

@@ -144,7 +144,7 @@ func TestQemuIPXEBoot(t *testing.T) {
 	lwebDone := make(chan error, 1)
 	lctx, lcancel := context.WithCancel(ctx)
 	go func() {
-		lwebDone <- Run(lctx, Options{Listen: "127.0.0.1:" + port, MenuTimeout: 2 * time.Second}, log, getenv, ready)
+		lwebDone <- Run(lctx, Config{Options: Options{Listen: "127.0.0.1:" + port, MenuTimeout: 2 * time.Second}, Log: log, Getenv: getenv, Ready: func(a string) { ready <- a }})
 	}()
 	select {
 	case <-ready:

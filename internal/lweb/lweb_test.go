@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +23,33 @@ import (
 
 // fixture is a cluster with three nodes, served by an lweb handler.
 type fixture struct {
-	t    *testing.T
-	env  map[string]string
-	st   *store.Store
-	h    http.Handler
-	log  *bytes.Buffer
-	path string
+	t     *testing.T
+	env   map[string]string
+	st    *store.Store
+	h     http.Handler
+	log   *bytes.Buffer
+	path  string
+	clock *fakeClock
+}
+
+// fakeClock is the clock lweb runs on in tests: it moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func (f *fixture) luna(args ...string) string {
@@ -48,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.WriteFile(conf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, st: st, path: dir, log: &bytes.Buffer{}, env: map[string]string{
+	f := &fixture{t: t, st: st, path: dir, log: &bytes.Buffer{}, clock: newFakeClock(), env: map[string]string{
 		"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db, "LUNA_CONF": conf, "LUNA_LOGDIR": filepath.Join(dir, "log")}}
 	img := filepath.Join(dir, "img")
 	for _, d := range []string{filepath.Join(img, "lib/modules/5.10.0-9-amd64"), filepath.Join(img, "boot"), filepath.Join(dir, "boot"), filepath.Join(dir, "torrents")} {
@@ -70,7 +92,7 @@ func newFixture(t *testing.T) *fixture {
 	f.luna("node", "change", "node001", "--mac", "52:54:00:00:00:01")
 	f.luna("node", "change", "node003", "-s", "switch01", "-p", "Gi1/0/5")
 	svc := luna.NewService(st)
-	srv := &Server{Svc: svc, Log: slog.New(slog.NewTextHandler(f.log, nil))}
+	srv := &Server{Svc: svc, Log: slog.New(slog.NewTextHandler(f.log, nil)), Now: f.clock.Now}
 	f.h = srv.Handler()
 	f.pack(true)
 	return f
@@ -296,7 +318,7 @@ func TestInstall(t *testing.T) {
 	}
 	// The compatibility switch opens it to anyone, as 1.2.
 	f.luna("cluster", "change", "--insecure_install", "y")
-	time.Sleep(clusterTTL + 100*time.Millisecond)
+	f.clock.Advance(clusterTTL)
 	if rec := f.get("/luna?step=install&node=node002&status=install.unpack", "192.0.2.7"); rec.Code != http.StatusOK {
 		t.Fatalf("insecure_install: %d", rec.Code)
 	}

@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/config"
+	"github.com/clustervision/luna-go/internal/daemon"
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/macupdater"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
@@ -29,8 +28,26 @@ type Options struct {
 	MenuTimeout time.Duration
 }
 
-// Main runs lweb until SIGINT or SIGTERM and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// Config is what Run needs.
+type Config struct {
+	Options
+	Log    *slog.Logger
+	Getenv func(string) string
+	// Reload delivers reload requests (SIGHUP in cmd/lweb): the cluster
+	// settings, the templates and the boot snapshot are read again.
+	Reload <-chan os.Signal
+	// Ready, when set, is called with the bound address once lweb listens
+	// and has loaded its first snapshot (just before systemd hears READY=1).
+	Ready func(addr string)
+	// Now is lweb's clock (nil: time.Now); tests move it instead of sleeping.
+	Now func() time.Time
+}
+
+// Main runs lweb until ctx ends (cmd/lweb cancels it on SIGINT or SIGTERM)
+// and returns the exit code; each value received on reload makes it read
+// its settings again. A startup error (database, busy port, unusable
+// certificate) is one line on stderr and exit code 1.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, reload <-chan os.Signal) int {
 	var o Options
 	cmd := &cobra.Command{
 		Use:           "lweb",
@@ -46,7 +63,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			lb := newLogBuffer(stderr, 100*time.Millisecond)
 			defer lb.Close()
 			log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: level}))
-			return Run(cmd.Context(), o, log, getenv, nil)
+			return Run(cmd.Context(), Config{Options: o, Log: log, Getenv: getenv, Reload: reload})
 		},
 	}
 	cmd.SetArgs(args)
@@ -64,22 +81,29 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	return 0
 }
 
-// Run serves until ctx ends or a SIGINT/SIGTERM arrives. When ready is not
-// nil it receives the bound address once the server listens.
-func Run(ctx context.Context, o Options, log *slog.Logger, getenv func(string) string, ready chan<- string) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	cfg, err := config.Load(getenv)
+// Run serves until ctx ends, in the shape of internal/daemon: it reads the
+// cluster settings, binds its port (and loads the HTTPS certificate) before
+// anything else starts, loads the first boot snapshot, then runs the
+// background work (snapshot polling, status writes, tracker, switch MAC
+// updater, reloads). When ctx ends it stops accepting, lets the requests
+// in flight finish, and only then stores the statuses and tracker
+// announces still pending.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	lc, err := config.Load(cfg.Getenv)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), 10*time.Second)
+	st, err := store.Open(ctx, lc.URI(), lc.Database, lc.Target(), 10*time.Second)
 	if err != nil {
 		return err
 	}
 	defer st.Close(context.Background())
 	svc := luna.NewService(st)
-	svc.Getenv = getenv
+	svc.Getenv = cfg.Getenv
 	c, err := svc.Cluster(ctx)
 	if err != nil {
 		return fmt.Errorf("read the cluster settings (run luna cluster init first): %w", err)
@@ -87,99 +111,66 @@ func Run(ctx context.Context, o Options, log *slog.Logger, getenv func(string) s
 	if c.FrontendAddress == "" {
 		return errors.New("the cluster has no frontend_address: set it with luna cluster change --frontend_address")
 	}
-	srv := &Server{Svc: svc, Log: log, TrustProxy: o.TrustProxy, MenuTimeout: o.MenuTimeout}
-	bg := startBackground(ctx, srv, svc, log)
-	srv.Start(ctx, bg)
-	defer bg.wait()
-
-	listen := o.Listen
+	listen := cfg.Listen
 	if listen == "" {
 		listen = ":" + strconv.Itoa(c.FrontendPort)
 	}
-	ln, err := net.Listen("tcp", listen)
+	var cert, key string
+	proto := "http"
+	if c.FrontendHTTPS {
+		if c.HTTPSCert == "" || c.HTTPSKey == "" {
+			return errors.New("frontend_https is on but https_cert or https_key is not set (luna cluster change --https_cert/--https_key)")
+		}
+		cert, key, proto = c.HTTPSCert, c.HTTPSKey, "https"
+	}
+	ln, err := daemon.Listen(listen, cert, key)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	proto := "http"
-	go func() {
-		if c.FrontendHTTPS {
-			if c.HTTPSCert == "" || c.HTTPSKey == "" {
-				errc <- errors.New("frontend_https is on but https_cert or https_key is not set (luna cluster change --https_cert/--https_key)")
-				return
+	defer ln.Close()
+
+	srv := &Server{Svc: svc, Log: log, TrustProxy: cfg.TrustProxy, MenuTimeout: cfg.MenuTimeout, Now: cfg.Now}
+	upd := &macupdater.Updater{Svc: svc, Log: log.With("component", "macupdater")}
+	srv.exportUpdater(upd)
+	workers := srv.Start(ctx)
+	workers = append(workers,
+		func(ctx context.Context) error { upd.Run(ctx); return nil },
+		func(ctx context.Context) error { srv.reloadOn(ctx, cfg.Reload); return nil })
+	d := &daemon.Daemon{
+		Log: log,
+		Servers: []daemon.Server{{Listener: ln, HTTP: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}},
+		Workers: workers,
+		Flush:   srv.flushers(),
+		Ready: func() {
+			log.Info("lweb listening", "address", ln.Addr().String(), "proto", proto)
+			if cfg.Ready != nil {
+				cfg.Ready(ln.Addr().String())
 			}
-			errc <- hs.ServeTLS(ln, c.HTTPSCert, c.HTTPSKey)
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
-	if c.FrontendHTTPS {
-		proto = "https"
+		},
 	}
-	log.Info("lweb listening", "address", ln.Addr().String(), "proto", proto)
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
-	notifySystemd(log)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	return d.Run(ctx)
+}
+
+// reloadOn re-reads the cluster settings, templates and boot snapshot on
+// each value from reload until ctx ends.
+func (s *Server) reloadOn(ctx context.Context, reload <-chan os.Signal) {
 	for {
 		select {
-		case err := <-errc:
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return err
-		case <-hup:
-			srv.reload()
-			log.Info("reloaded: cluster settings and templates are read again")
 		case <-ctx.Done():
-			log.Info("stopping")
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return hs.Shutdown(sctx)
+			return
+		case <-reload:
+			s.reload()
+			s.Log.Info("reloaded: cluster settings, templates and the boot snapshot are read again")
 		}
 	}
 }
 
-// reload drops the cached cluster settings and templates.
+// reload drops the cached cluster settings and templates and has the boot
+// snapshot read again.
 func (s *Server) reload() {
 	s.mu.Lock()
 	s.cluster, s.renderer = nil, nil
 	s.mu.Unlock()
-}
-
-// notifySystemd tells systemd (Type=notify) that lweb is ready.
-func notifySystemd(log *slog.Logger) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		log.Warn("systemd notify", "err", err)
-		return
-	}
-	defer conn.Close()
-	_, _ = conn.Write([]byte("READY=1"))
-}
-
-// background runs lweb's periodic work (tracker expiry, MAC learning).
-type background struct{ done []chan struct{} }
-
-func (b *background) wait() {
-	for _, d := range b.done {
-		<-d
-	}
-}
-
-func (b *background) run(fn func()) {
-	d := make(chan struct{})
-	b.done = append(b.done, d)
-	go func() {
-		defer close(d)
-		fn()
-	}()
+	s.cache.invalidate()
 }

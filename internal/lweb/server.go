@@ -38,6 +38,7 @@ type Server struct {
 	Announce    http.HandlerFunc
 	Scrape      http.HandlerFunc
 	MenuTimeout time.Duration
+	Now         func() time.Time // the clock; nil = time.Now
 
 	metrics *metrics
 	cache   *bootCache
@@ -51,6 +52,14 @@ type Server struct {
 	renderer  *render.Renderer
 }
 
+// now is the server's clock.
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
 // clusterTTL bounds how stale the cached cluster settings may be.
 const clusterTTL = 2 * time.Second
 
@@ -58,7 +67,7 @@ const clusterTTL = 2 * time.Second
 func (s *Server) settings(ctx context.Context) (*store.Cluster, *render.Renderer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cluster != nil && time.Since(s.clusterAt) < clusterTTL {
+	if s.cluster != nil && s.now().Sub(s.clusterAt) < clusterTTL {
 		return s.cluster, s.renderer, nil
 	}
 	c, err := s.Svc.Cluster(ctx)
@@ -69,7 +78,7 @@ func (s *Server) settings(ctx context.Context) (*store.Cluster, *render.Renderer
 	if s.renderer == nil || s.renderer.Dir != dir {
 		s.renderer = &render.Renderer{Dir: dir}
 	}
-	s.cluster, s.clusterAt = c, time.Now()
+	s.cluster, s.clusterAt = c, s.now()
 	return c, s.renderer, nil
 }
 
@@ -104,7 +113,7 @@ func (s *Server) init() {
 	if s.metrics == nil {
 		s.metrics = newMetrics(s.Svc)
 		s.cache = newBootCache(s.Svc, s.Log)
-		s.writer = newStatusWriter(s.Svc.St, s.Log)
+		s.writer = newStatusWriter(s.Svc.St, s.Log, s.now)
 		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "luna_node_status_pending", Help: "Node statuses received and not stored yet (at most one per node).",
 		}, func() float64 { return float64(s.writer.pendingCount()) }))
@@ -115,21 +124,33 @@ func (s *Server) init() {
 	}
 }
 
-// Start loads the first boot snapshot and runs the background work of a
-// long-lived server: it polls the change marker every 500 ms (loading a new
-// snapshot when it moved), stores statuses every 500 ms, and has the
-// tracker answer from its in-memory copy of the peers and store announces
-// every trackerFlushEvery. Without it (tests), every request checks the
-// marker, and statuses and announces are stored at once.
-func (s *Server) Start(ctx context.Context, bg *background) {
+// Start loads the first boot snapshot and returns the background work of
+// a long-lived server, to run until ctx ends: it polls the change marker
+// every 500 ms (loading a new snapshot when it moved), stores statuses
+// every 500 ms, expires tracker peers, and has the tracker answer from its
+// in-memory copy of the peers and store announces every trackerFlushEvery.
+// Without it (tests), every request checks the marker, and statuses and
+// announces are stored at once. What the workers leave pending is stored
+// by the flushers, run once no request is in flight any more.
+func (s *Server) Start(ctx context.Context) []func(context.Context) error {
 	s.init()
 	s.async = true
 	s.cache.check(ctx) // the first snapshot, before lweb says it is ready
-	bg.run(func() { s.cache.poll(ctx, 500*time.Millisecond) })
-	bg.run(func() { s.writer.run(ctx, 500*time.Millisecond) })
-	bg.run(func() { s.tracker.ExpireLoop(ctx, time.Minute) })
 	s.tracker.SwarmTTL = trackerCopyTTL
-	bg.run(func() { s.tracker.FlushLoop(ctx, trackerFlushEvery) })
+	return []func(context.Context) error{
+		func(ctx context.Context) error { s.cache.poll(ctx, 500*time.Millisecond); return nil },
+		func(ctx context.Context) error { s.writer.run(ctx, 500*time.Millisecond); return nil },
+		func(ctx context.Context) error { s.tracker.ExpireLoop(ctx, time.Minute); return nil },
+		func(ctx context.Context) error { s.tracker.FlushLoop(ctx, trackerFlushEvery); return nil },
+	}
+}
+
+// flushers store what is still pending: node statuses, then tracker announces.
+func (s *Server) flushers() []func(context.Context) error {
+	return []func(context.Context) error{
+		s.writer.flushAll,
+		func(ctx context.Context) error { s.tracker.Flush(ctx); return nil },
+	}
 }
 
 // syncCache brings the boot snapshot up to date now when nothing polls it

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/store"
@@ -137,7 +138,7 @@ func TestStatusWriterDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	for _, name := range sn.Names() {
 		nd, _ := sn.Node(name)
 		w.record(nd.ID, name, "install.prescript", "")
@@ -169,7 +170,7 @@ func TestStatusesDoNotUndoNodeChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
