@@ -9,7 +9,7 @@ apt_packages=(ca-certificates git make curl
 	pigz attr acl libcap2-bin iproute2 rsync # image packing baseline, xattrs, ACLs, capabilities, namespaces
 	dracut-core shellcheck # the initrd module and its lint
 	openipmi ipmitool # a real BMC simulator (ipmi_sim) and the reference IPMI client
-	isc-dhcp-server kea-dhcp4-server # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange for makedhcp
+	isc-dhcp-server kea-dhcp4-server busybox # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange (udhcpc) for makedhcp
 	bind9 bind9-utils bind9-dnsutils) # named, named-checkconf, named-checkzone and dig for makedns
 missing=()
 for p in "${apt_packages[@]}"; do

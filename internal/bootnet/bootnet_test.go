@@ -3,9 +3,11 @@ package bootnet_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -535,5 +537,147 @@ include "%[3]s";
 		if got != c.want {
 			t.Errorf("dig %v: %q, want %q", c.q, got, c.want)
 		}
+	}
+}
+
+// netns runs ip, failing the test on error.
+func netns(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestDHCPExchange runs dhcpd and then kea-dhcp4 with the generated
+// configurations in a network namespace and asks them with busybox udhcpc
+// from another: the node's MAC
+// gets its fixed address, and the boot file follows the client's kind
+// (BIOS PXE, UEFI PXE, UEFI HTTP boot, iPXE); an unknown MAC gets an
+// address of the range.
+func TestDHCPExchange(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the DHCP exchange needs root (network namespaces)")
+	}
+	need(t, "ip", "iproute2")
+	busybox := need(t, "busybox", "busybox")
+	st, db := testutil.Store(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "luna.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, st: st, dir: dir, env: map[string]string{
+		"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db, "LUNA_CONF": conf, "LUNA_LOGDIR": filepath.Join(dir, "log")}}
+	f.luna("cluster", "init", "--frontend_address", "192.0.2.254", "--user", "root", "--path", dir)
+	f.luna("network", "add", "-n", "cluster", "-N", "192.0.2.0", "-P", "24", "--ns_hostname", "master")
+	if err := st.Insert(context.Background(), store.OSImages, store.OSImage{ID: store.NewID(), Name: "compute"}); err != nil {
+		t.Fatal(err)
+	}
+	f.luna("group", "add", "-n", "compute", "-o", "compute", "-N", "cluster")
+	f.luna("node", "add", "-g", "compute", "-n", "node[001-002]")
+	f.luna("node", "change", "node002", "--mac", "52:54:00:00:00:02")
+	f.luna("cluster", "makedhcp", "-N", "cluster", "-s", "192.0.2.100", "-e", "192.0.2.110", "--file", filepath.Join(dir, "dhcpd.conf"))
+
+	const srv, cli = "dnssrv", "dnscli"
+	_ = exec.Command("ip", "netns", "del", srv).Run()
+	_ = exec.Command("ip", "netns", "del", cli).Run()
+	netns(t, "netns", "add", srv)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", srv).Run() })
+	netns(t, "netns", "add", cli)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", cli).Run() })
+	netns(t, "-n", srv, "link", "add", "dns-s", "type", "veth", "peer", "name", "dns-c", "netns", cli)
+	netns(t, "-n", srv, "addr", "add", "192.0.2.254/24", "dev", "dns-s")
+	netns(t, "-n", srv, "link", "set", "dns-s", "up")
+	netns(t, "-n", cli, "link", "set", "dns-c", "up")
+	for _, format := range []string{bootnet.FormatISC, bootnet.FormatKea} {
+		t.Run(format, func(t *testing.T) {
+			netns(t, "-n", cli, "link", "set", "dns-c", "address", "52:54:00:00:00:02")
+			server := startDHCP(t, f, format, srv)
+			exchange(t, server, busybox, cli, dir)
+		})
+	}
+}
+
+// startDHCP writes the configuration in format and runs that server in
+// namespace ns. Kea's lease file, control socket and pid file are moved to
+// the test's directory; nothing else of the generated file is changed.
+func startDHCP(t *testing.T, f *fixture, format, ns string) *bytes.Buffer {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, format+".conf")
+	f.luna("cluster", "makedhcp", "--format", format, "--file", conf)
+	var cmd *exec.Cmd
+	switch format {
+	case bootnet.FormatISC:
+		leases := filepath.Join(dir, "dhcpd.leases")
+		if err := os.WriteFile(leases, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dhcpd := need(t, "dhcpd", "isc-dhcp-server")
+		cmd = exec.Command("ip", "netns", "exec", ns, dhcpd, "-f", "-d", "-4", "-cf", conf, "-lf", leases, "-pf", filepath.Join(dir, "dhcpd.pid"), "dns-s")
+	case bootnet.FormatKea:
+		kea := need(t, "kea-dhcp4", "kea-dhcp4-server")
+		var doc map[string]map[string]any
+		if err := json.Unmarshal(read(t, conf), &doc); err != nil {
+			t.Fatal(err)
+		}
+		d := doc["Dhcp4"]
+		d["lease-database"].(map[string]any)["name"] = filepath.Join(dir, "leases.csv")
+		d["control-socket"].(map[string]any)["socket-name"] = filepath.Join(dir, "ctrl")
+		b, _ := json.Marshal(doc)
+		if err := os.WriteFile(conf, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command("ip", "netns", "exec", ns, kea, "-c", conf)
+		cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
+	}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &log
+}
+
+// exchange asks the DHCP server with udhcpc as each kind of client.
+func exchange(t *testing.T, serverLog *bytes.Buffer, busybox, cli, dir string) {
+	t.Helper()
+	script := filepath.Join(dir, "udhcpc.sh")
+	result := filepath.Join(dir, "udhcpc.out")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip boot_file=$boot_file siaddr=$siaddr\" > "+result+"\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(extra ...string) string {
+		t.Helper()
+		_ = os.Remove(result)
+		args := append([]string{"netns", "exec", cli, busybox, "udhcpc", "-f", "-q", "-n", "-i", "dns-c", "-s", script, "-t", "10", "-T", "1"}, extra...)
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("udhcpc %v: %v\n%s\nserver:\n%s", extra, err, out, serverLog.String())
+		}
+		return strings.TrimSpace(string(read(t, result)))
+	}
+	hex := func(s string) string { return fmt.Sprintf("%x", s) }
+	for _, c := range []struct {
+		what  string
+		extra []string
+		want  string
+	}{
+		{"BIOS PXE", nil, "ip=192.0.2.2 boot_file=luna_undionly.kpxe siaddr=192.0.2.254"},
+		{"UEFI PXE", []string{"-x", "0x5d:0007"}, "ip=192.0.2.2 boot_file=luna_ipxe.efi siaddr=192.0.2.254"},
+		{"UEFI HTTP boot", []string{"-V", "HTTPClient:Arch:00016:UNDI:003001", "-x", "0x5d:0010"},
+			"ip=192.0.2.2 boot_file=http://192.0.2.254:7050/boot/luna_ipxe.efi siaddr=192.0.2.254"},
+		{"iPXE", []string{"-x", "0x4d:" + hex("iPXE")}, "ip=192.0.2.2 boot_file=http://192.0.2.254:7050/luna?step=boot siaddr=192.0.2.254"},
+	} {
+		if got := ask(c.extra...); got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, got, c.want)
+		}
+	}
+	netns(t, "-n", cli, "link", "set", "dns-c", "address", "02:00:00:00:00:99")
+	got := ask()
+	ip, err := netip.ParseAddr(strings.TrimPrefix(strings.Fields(got)[0], "ip="))
+	if err != nil || ip.Less(netip.MustParseAddr("192.0.2.100")) || netip.MustParseAddr("192.0.2.110").Less(ip) {
+		t.Errorf("unknown MAC: %q, want an address of 192.0.2.100-192.0.2.110", got)
 	}
 }
