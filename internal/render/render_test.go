@@ -116,6 +116,10 @@ func TestInstallGoldenAndBashSyntax(t *testing.T) {
 	if err != nil {
 		t.Fatal("bash is needed to check the install script: apt-get install bash")
 	}
+	shellcheck, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Fatal("shellcheck is needed to check the install script: apt-get install shellcheck")
+	}
 	r := &Renderer{}
 	for name, p := range installShapes() {
 		out, err := r.InstallScript(p)
@@ -129,6 +133,9 @@ func TestInstallGoldenAndBashSyntax(t *testing.T) {
 		}
 		if msg, err := exec.Command(bash, "-n", f).CombinedOutput(); err != nil {
 			t.Errorf("%s: bash -n: %v\n%s", name, err, msg)
+		}
+		if msg, err := exec.Command(shellcheck, f).CombinedOutput(); err != nil {
+			t.Errorf("%s: shellcheck: %v\n%s", name, err, msg)
 		}
 		for _, step := range []string{"install.prescript", "install.partscript", "install.download", "install.unpack",
 			"install.setnet", "install.postscript", "install.success"} {

@@ -1,0 +1,507 @@
+package initrd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/clustervision/luna-go/internal/cli"
+	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/lweb"
+	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil"
+)
+
+func TestMain(m *testing.M) { os.Exit(testutil.WithDB(m).Run()) }
+
+const (
+	imageID  = "6d3e0ad6-1a0b-4c1e-9e0a-5d1c2b3a4f5e"
+	nodeMAC  = "52:54:00:00:00:01"
+	bmcPass  = "s3cret-pass"
+	partText = "parted -s /dev/sda mklabel gpt\nmount -t tmpfs tmpfs /sysroot"
+	postText = "cat /proc/sys/kernel/hostname > /sysroot/etc/luna-postscript\necho 'tmpfs / tmpfs defaults 0 0' >> /sysroot/etc/fstab"
+)
+
+// cluster is a Luna cluster in the embedded store served by a real lweb
+// on a loopback port, with the statuses it received in order.
+type cluster struct {
+	t        *testing.T
+	env      map[string]string
+	st       *store.Store
+	path     string // the cluster path: boot/ and torrents/
+	url      string // http://127.0.0.1:PORT
+	mu       sync.Mutex
+	statuses []string
+}
+
+func (c *cluster) luna(stdin string, args ...string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	io := cli.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Getenv: func(k string) string { return c.env[k] }}
+	if code := cli.Main(context.Background(), args, io); code != 0 {
+		c.t.Fatalf("luna %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+}
+
+func (c *cluster) takeStatuses() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.statuses
+	c.statuses = nil
+	return s
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	st, db := testutil.Store(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "luna.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, st: st, path: dir, env: map[string]string{"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db,
+		"LUNA_CONF": conf, "LUNA_LOGDIR": filepath.Join(dir, "log")}}
+	img := filepath.Join(dir, "img")
+	for _, d := range []string{filepath.Join(img, "lib/modules/5.10.0-9-amd64"), filepath.Join(img, "boot"),
+		filepath.Join(dir, "boot"), filepath.Join(dir, "torrents")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(img, "boot/vmlinuz-5.10.0-9-amd64"), []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	c.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	c.luna("", "cluster", "init", "--frontend_address", "127.0.0.1", "--user", "root", "--path", dir)
+	c.luna("", "cluster", "change", "--frontend_port", strconv.Itoa(port))
+	c.luna("", "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	c.luna("", "network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
+	c.luna("", "osimage", "add", "-n", "compute", "-p", img)
+	c.luna("", "bmcsetup", "add", "-n", "base")
+	c.luna("", "bmcsetup", "change", "base", "--password", bmcPass)
+	c.luna("", "group", "add", "-n", "compute", "-o", "compute", "-N", "cluster", "-b", "base", "-bn", "ipmi")
+	c.luna(partText, "group", "change", "compute", "--partscript")
+	c.luna(postText, "group", "change", "compute", "--postscript")
+	c.luna("", "node", "add", "-g", "compute", "-n", "node001")
+	c.luna("", "node", "change", "node001", "--mac", nodeMAC, "--setupbmc", "y")
+
+	srv := &lweb.Server{Svc: luna.NewService(st), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := srv.Handler()
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Get("step") == "install" && q.Get("status") != "" {
+			c.mu.Lock()
+			c.statuses = append(c.statuses, q.Get("status"))
+			c.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return c
+}
+
+// pack makes the image's tarball with GNU tar and its torrent (web seed on
+// lweb's /torrents/), and records them on the osimage as `osimage pack`
+// does.
+func (c *cluster) pack(tree string) {
+	c.t.Helper()
+	tgz := filepath.Join(c.path, "torrents", imageID+".tgz")
+	if out, err := exec.Command("tar", "--acls", "--xattrs", "--xattrs-include=*", "-czf", tgz, "-C", tree, ".").CombinedOutput(); err != nil {
+		c.t.Fatalf("tar: %v\n%s", err, out)
+	}
+	info := metainfo.Info{PieceLength: 64 << 10}
+	if err := info.BuildFromFilePath(tgz); err != nil {
+		c.t.Fatal(err)
+	}
+	mi := metainfo.MetaInfo{Announce: c.url + "/announce", UrlList: []string{c.url + "/torrents/"},
+		CreatedBy: "Luna", Comment: imageID, CreationDate: time.Now().Unix()}
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		c.t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(c.path, "torrents", imageID+".torrent"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := mi.Write(f); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	ctx := context.Background()
+	var img store.OSImage
+	if err := c.st.GetByName(ctx, store.OSImages, "compute", &img); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.st.Set(ctx, store.OSImages, img.ID, map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64",
+		"initrdfile": "compute-initramfs-5.10.0-9-amd64", "torrent": imageID, "tarball": imageID}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cluster) get(url string) string {
+	c.t.Helper()
+	resp, err := http.Get(c.url + url)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+// installScript boots the node as its initramfs would: discovery by MAC
+// gives the boot script with luna.token, and the install request carries
+// that token.
+func (c *cluster) installScript() string {
+	c.t.Helper()
+	boot := c.get("/luna?step=discovery&hwdata=%7C" + nodeMAC + "%7C")
+	m := regexp.MustCompile(`luna\.token=(\S+)`).FindStringSubmatch(boot)
+	if m == nil {
+		c.t.Fatalf("no luna.token in the boot script:\n%s", boot)
+	}
+	return c.get("/luna?step=install&node=node001&token=" + m[1])
+}
+
+// imageTree is a small OS image: users, an init, a file owned by a user
+// the test host does not have, an extended attribute, a symlink, a hard
+// link, and network files a reinstall must not duplicate.
+func imageTree(t *testing.T) string {
+	t.Helper()
+	tree := t.TempDir()
+	files := map[string]string{
+		"etc/passwd":            "root:x:0:0:root:/root:/bin/bash\nsimuser:x:4242:4242::/home/simuser:/bin/bash\n",
+		"etc/group":             "root:x:0:\nsimuser:x:4242:\n",
+		"etc/fstab":             "# image fstab\n",
+		"etc/sysconfig/network": "NETWORKING=yes\nHOSTNAME=old-name\n",
+		"etc/sysconfig/network-scripts/ifcfg-eth0": "DEVICE=eth0\nOLD=1\n",
+		"sbin/init":            "#!/bin/sh\n",
+		"home/simuser/data":    "user data\n",
+		"usr/share/doc/readme": strings.Repeat("Luna image payload. ", 20000),
+	}
+	for name, text := range files {
+		p := filepath.Join(tree, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(tree, "sbin/init"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(tree, "home/simuser/data"), 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setxattr(filepath.Join(tree, "usr/share/doc/readme"), "user.luna", []byte("kept"), 0); err != nil {
+		t.Fatalf("setxattr: %v (the test directory needs user xattrs)", err)
+	}
+	if err := os.Symlink("../share/doc/readme", filepath.Join(tree, "usr/share/readme-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(tree, "home/simuser/data"), filepath.Join(tree, "home/simuser/data-link")); err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+// stubs stand in for hardware a test machine does not have: they record
+// their arguments in /luna/calls.log.
+var stubs = []string{"ipmitool", "parted", "mount", "modprobe"}
+
+// clientStandIn has ltorrent-client's flags and contract (pid file while
+// running, SIGUSR1 to -p when the download is complete, seeding until
+// SIGTERM, non-zero exit on failure) and downloads with aria2c from the
+// torrent's web seed on lweb. It stands in until cmd/ltorrent-client exists.
+const clientStandIn = `#!/bin/bash
+torrent='' pid='' pidfile=ltorrent-client.pid
+while getopts t:p:f:b:d: o; do
+    case $o in
+    t) torrent=$OPTARG ;;
+    p) pid=$OPTARG ;;
+    f) pidfile=$OPTARG ;;
+    b | d) ;;
+    *) exit 1 ;;
+    esac
+done
+echo "$$" >"$pidfile"
+term=''
+trap 'term=yes' TERM
+echo "ltorrent-client -t $torrent -p $pid -f $pidfile" >>/luna/calls.log
+if ! aria2c -q -T "$torrent" --dir=. --seed-time=0 --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
+    --enable-peer-exchange=false --timeout=5 --connect-timeout=5 --max-tries=2 --retry-wait=1 \
+    --bt-stop-timeout=5 --allow-overwrite=true --auto-file-renaming=false --check-integrity=true; then
+    rm -f "$pidfile"
+    exit 1
+fi
+kill -USR1 "$pid"
+while [ -z "$term" ]; do
+    sleep 1 &
+    wait $!
+done
+rm -f "$pidfile"
+`
+
+// scratchRoot makes a root for the install script: the host's /usr and
+// library directories read-only, a copy of the few /etc files programs
+// need, empty /sysroot and /luna, the stubs and the client.
+func scratchRoot(t *testing.T, script string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"etc", "luna/stubs", "sysroot", "proc", "dev", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"passwd", "group", "nsswitch.conf", "hosts", "ld.so.cache"} {
+		if b, err := os.ReadFile(filepath.Join("/etc", f)); err == nil {
+			if err := os.WriteFile(filepath.Join(root, "etc", f), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, s := range stubs {
+		text := "#!/bin/bash\necho \"" + s + " $*\" >>/luna/calls.log\n"
+		if err := os.WriteFile(filepath.Join(root, "luna/stubs", s), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "luna/ltorrent-client"), []byte(clientStandIn), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "luna/install.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// enterRoot mounts the host's programs into root and runs the install
+// script there, in a mount and UTS namespace of its own (so its hostname
+// write stays inside), as the installer does: bash /luna/install.sh with
+// LUNA_BOOTIF set.
+const enterRoot = `set -e
+R=$1
+for d in usr bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$d" ]; then
+        ln -sfn "$(readlink "/$d")" "$R/$d"
+    elif [ -d "/$d" ]; then
+        mkdir -p "$R/$d"
+        mount --bind "/$d" "$R/$d"
+        mount -o remount,bind,ro "$R/$d"
+    fi
+done
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_BOOTIF=eth0 \
+    PATH=/luna/stubs:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /luna/install.sh
+`
+
+// runInstall runs the install script in root; it must end within 2 minutes.
+func runInstall(t *testing.T, root string) (string, error) {
+	t.Helper()
+	for _, tool := range []string{"unshare", "chroot", "aria2c", "curl", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to run the install script: apt-get install util-linux coreutils aria2 curl tar", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("running the install script needs root (mount namespaces and chroot)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--uts", "--fork", "--kill-child", "--propagation", "private",
+		"bash", "-c", enterRoot, "enter", root)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the install script did not end within 2 minutes:\n%s", out)
+	}
+	return string(out), err
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wantStatuses(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("statuses\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestInstallScriptRuns(t *testing.T) {
+	c := newCluster(t)
+	tree := imageTree(t)
+	c.pack(tree)
+	root := scratchRoot(t, c.installScript())
+	c.takeStatuses()
+
+	out, err := runInstall(t, root)
+	if err != nil {
+		t.Fatalf("install script: %v\n%s", err, out)
+	}
+	wantStatuses(t, c.takeStatuses(), "install.prescript", "install.setupbmc", "install.partscript", "install.download",
+		"install.unpack", "install.setnet", "install.postscript", "install.success")
+	var nd store.Node
+	if err := c.st.GetByName(context.Background(), store.Nodes, "node001", &nd); err != nil {
+		t.Fatal(err)
+	}
+	var ns store.NodeState
+	if err := c.st.GetByID(context.Background(), store.States, nd.ID, &ns); err != nil || ns.Step != "install.success" {
+		t.Errorf("stored status %q (%v), want install.success", ns.Step, err)
+	}
+
+	calls := readFile(t, filepath.Join(root, "luna/calls.log"))
+	for _, want := range []string{
+		"modprobe ipmi_devintf", "modprobe ipmi_si", "modprobe ipmi_msghandler",
+		"ipmitool lan set 1 ipsrc static", "ipmitool lan set 1 ipaddr 10.31.0.1", "ipmitool lan set 1 netmask 255.255.0.0",
+		"ipmitool lan set 1 defgw ipaddr 0.0.0.0", "ipmitool user set name 3 ladmin", "ipmitool user set password 3 " + bmcPass,
+		"ipmitool channel setaccess 1 3 link=on ipmi=on callin=on privilege=4", "ipmitool user enable 3", "ipmitool mc reset cold",
+		"parted -s /dev/sda mklabel gpt", "mount -t tmpfs tmpfs /sysroot",
+		"ltorrent-client -t /luna/" + imageID + ".torrent -p ",
+	} {
+		if !strings.Contains(calls, want+"\n") && !strings.Contains(calls, want) {
+			t.Errorf("no call %q in:\n%s", want, calls)
+		}
+	}
+
+	sys := filepath.Join(root, "sysroot")
+	if diff, err := exec.Command("diff", "-r", "--no-dereference", "-x", "sysconfig", "-x", "fstab", "-x", "hostname",
+		"-x", "luna-postscript", tree, sys).CombinedOutput(); err != nil {
+		t.Errorf("the unpacked tree differs from the image: %v\n%s", err, diff)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(sys, "home/simuser/data"), &st); err != nil || st.Uid != 4242 || st.Gid != 4242 {
+		t.Errorf("owner of home/simuser/data: %d:%d (%v), want 4242:4242", st.Uid, st.Gid, err)
+	}
+	var st2 syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(sys, "home/simuser/data-link"), &st2); err != nil || st2.Ino != st.Ino {
+		t.Errorf("home/simuser/data-link is not a hard link of data (%v)", err)
+	}
+	buf := make([]byte, 64)
+	if n, err := syscall.Getxattr(filepath.Join(sys, "usr/share/doc/readme"), "user.luna", buf); err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("xattr user.luna after unpack: %q (%v), want kept", buf[:max(n, 0)], err)
+	}
+	if _, err := os.Stat(filepath.Join(sys, imageID+".tgz")); !os.IsNotExist(err) {
+		t.Errorf("the tarball was left in /sysroot (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "luna/ltorrent-client.pid")); !os.IsNotExist(err) {
+		t.Errorf("ltorrent-client was not stopped: its pid file is there (%v)", err)
+	}
+	if got := readFile(t, filepath.Join(sys, "etc/hostname")); got != "node001.cluster\n" {
+		t.Errorf("etc/hostname %q", got)
+	}
+	if got := readFile(t, filepath.Join(sys, "etc/luna-postscript")); got != "node001.cluster\n" {
+		t.Errorf("the postscript saw hostname %q, want node001.cluster", got)
+	}
+	if got := readFile(t, filepath.Join(sys, "etc/fstab")); got != "# image fstab\ntmpfs / tmpfs defaults 0 0\n" {
+		t.Errorf("etc/fstab after the postscript:\n%s", got)
+	}
+	if got := readFile(t, filepath.Join(sys, "etc/sysconfig/network")); got != "NETWORKING=yes\nHOSTNAME=node001.cluster\n" {
+		t.Errorf("etc/sysconfig/network:\n%s", got)
+	}
+	want := "DEVICE=eth0\nNAME=eth0\nONBOOT=yes\nBOOTPROTO=none\nIPADDR=10.30.0.1\nPREFIX=16\nNETMASK=255.255.0.0\n"
+	if got := readFile(t, filepath.Join(sys, "etc/sysconfig/network-scripts/ifcfg-eth0")); got != want {
+		t.Errorf("ifcfg-eth0:\n%s\nwant\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(sys, "etc/sysconfig/network-scripts/ifcfg-BMC")); !os.IsNotExist(err) {
+		t.Errorf("an ifcfg file was written for the BMC interface (%v)", err)
+	}
+}
+
+func TestInstallScriptFailsAndRetries(t *testing.T) {
+	c := newCluster(t)
+	tree := imageTree(t)
+	c.pack(tree)
+	script := c.installScript()
+	root := scratchRoot(t, script)
+	torrent := filepath.Join(c.path, "torrents", imageID+".torrent")
+	tgz := filepath.Join(c.path, "torrents", imageID+".tgz")
+	c.takeStatuses()
+
+	// The torrent is not on the server: curl -f fails, no client starts.
+	if err := os.Rename(torrent, torrent+".away"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runInstall(t, root)
+	if err == nil {
+		t.Fatalf("the install succeeded without a torrent:\n%s", out)
+	}
+	wantStatuses(t, c.takeStatuses(), "install.prescript", "install.setupbmc", "install.partscript", "install.download",
+		"install.error.download")
+	if strings.Contains(readFile(t, filepath.Join(root, "luna/calls.log")), "ltorrent-client") {
+		t.Error("ltorrent-client ran without a torrent")
+	}
+
+	// The torrent is back but the tarball is not: the client fails early,
+	// and the install fails instead of waiting. The steps before the
+	// download are not run again in this boot.
+	if err := os.Rename(torrent+".away", torrent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tgz, tgz+".away"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runInstall(t, root)
+	if err == nil {
+		t.Fatalf("the install succeeded without a tarball:\n%s", out)
+	}
+	wantStatuses(t, c.takeStatuses(), "install.download", "install.error.download")
+	if !strings.Contains(out, "ltorrent-client exited") {
+		t.Errorf("no word on the console about the client's exit:\n%s", out)
+	}
+
+	// Everything in place: the next attempt finishes.
+	if err := os.Rename(tgz+".away", tgz); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runInstall(t, root); err != nil {
+		t.Fatalf("install script: %v\n%s", err, out)
+	}
+	wantStatuses(t, c.takeStatuses(), "install.download", "install.unpack", "install.setnet", "install.postscript", "install.success")
+	calls := readFile(t, filepath.Join(root, "luna/calls.log"))
+	for _, once := range []string{"parted -s /dev/sda mklabel gpt", "ipmitool mc reset cold"} {
+		if n := strings.Count(calls, once); n != 1 {
+			t.Errorf("%q ran %d times over three attempts, want once:\n%s", once, n, calls)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "sysroot/sbin/init")); err != nil {
+		t.Errorf("the image is not in /sysroot after the retry: %v", err)
+	}
+}
