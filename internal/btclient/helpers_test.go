@@ -86,6 +86,7 @@ func writeTorrent(t *testing.T, dir, announce string, webSeeds []string, name st
 type announceRec struct {
 	peerID, event, ip string
 	port              int
+	uploaded          int64
 }
 
 // testTracker is lweb's tracker (internal/tracker on the embedded
@@ -114,7 +115,8 @@ func startTracker(t *testing.T, l net.Listener) *testTracker {
 		port, _ := strconv.Atoi(q.Get("port"))
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		tt.mu.Lock()
-		tt.recs = append(tt.recs, announceRec{peerID: q.Get("peer_id"), event: q.Get("event"), ip: host, port: port})
+		up, _ := strconv.ParseInt(q.Get("uploaded"), 10, 64)
+		tt.recs = append(tt.recs, announceRec{peerID: q.Get("peer_id"), event: q.Get("event"), ip: host, port: port, uploaded: up})
 		tt.mu.Unlock()
 		tr.ServeAnnounce(w, r)
 	})
