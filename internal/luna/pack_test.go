@@ -1,0 +1,438 @@
+package luna
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/clustervision/luna-go/internal/store"
+)
+
+const packKernel = "5.10.0-28-amd64"
+
+// packSetup is a cluster whose files go to a temporary directory and are
+// owned by nobody, and an osimage "compute" of a small tree with a kernel
+// and an initrd of its own.
+func packSetup(t *testing.T) (s *Service, clusterPath string, img *store.OSImage, db string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("osimage pack needs root: run this test as root")
+	}
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Fatal("GNU tar is needed: run `make deps`")
+	}
+	ctx := context.Background()
+	s, db = newTestService(t)
+	clusterPath = t.TempDir()
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.St.Set(ctx, store.Clusters, c.ID, map[string]any{
+		"path": clusterPath, "user": "nobody", "torrent_pidfile": filepath.Join(clusterPath, "ltorrent.pid")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "image")
+	for p, content := range map[string]string{
+		"etc/passwd":                         "root:x:0:0::/root:/bin/sh\n",
+		"etc/group":                          "root:x:0:\n",
+		"boot/vmlinuz-" + packKernel:         "the kernel",
+		"boot/initrd.img-" + packKernel:      "the image's initrd",
+		"lib/modules/" + packKernel + "/dep": "modules",
+		"usr/share/data":                     strings.Repeat("data", 1<<18),
+	} {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddOSImage(ctx, "compute", root, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	img, err = s.OSImage(ctx, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, clusterPath, img, db
+}
+
+// published lists the files of dir that a node could see (not hidden).
+func published(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// checkNoTemps fails when a pack left a temporary file behind (the lock
+// file stays: it is reused).
+func checkNoTemps(t *testing.T, clusterPath string, img *store.OSImage) {
+	t.Helper()
+	for _, dir := range []string{"torrents", "boot"} {
+		for _, n := range published(t, filepath.Join(clusterPath, dir)) {
+			if strings.HasPrefix(n, ".") && n != ".pack-"+img.ID.Hex()+".lock" {
+				t.Errorf("%s/%s left behind", dir, n)
+			}
+		}
+	}
+	tmp := published(t, filepath.Join(img.Path, "tmp"))
+	if len(tmp) != 0 {
+		t.Errorf("left in the image's /tmp: %q", tmp)
+	}
+}
+
+// TestPackPublishes packs image and boot files (copied), and checks every
+// published file, the osimage fields, the torrent and ltorrent's SIGHUP.
+func TestPackPublishes(t *testing.T) {
+	s, cp, img, _ := packSetup(t)
+	ctx := context.Background()
+
+	// ltorrent stand-in: a process that records the SIGHUP it gets.
+	hupFile := filepath.Join(t.TempDir(), "hup")
+	sh := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hupFile)
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
+	time.Sleep(100 * time.Millisecond) // the trap is set
+	if err := os.WriteFile(filepath.Join(cp, "ltorrent.pid"), []byte(strconv.Itoa(sh.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs []string
+	var progressed int64
+	res, err := s.PackOSImage(ctx, "compute", PackOptions{CopyBoot: true,
+		Log:      func(m string) { logs = append(logs, m) },
+		Progress: func(done, total int64) { progressed = done; _ = total }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if progressed < 1<<20 {
+		t.Errorf("progress reported %d bytes", progressed)
+	}
+	if len(logs) == 0 || logs[0] != "Creating tarball." {
+		t.Errorf("log = %q", logs)
+	}
+	got, err := s.OSImage(ctx, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tarball != res.Tarball || got.Torrent != res.Torrent || len(got.Tarball) != 36 || len(got.Torrent) != 36 ||
+		got.KernFile != "compute-vmlinuz-"+packKernel || got.InitrdFile != "compute-initramfs-"+packKernel {
+		t.Errorf("osimage after pack = %+v, result %+v", got, res)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "luna modules might not") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+	nobody := func(p string) {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode().Perm() != 0o644 || sys.Uid != 65534 || sys.Gid != 65534 {
+			t.Errorf("%s: mode %v owner %d:%d, want 0644 nobody:nogroup", p, st.Mode(), sys.Uid, sys.Gid)
+		}
+	}
+	tgz := filepath.Join(cp, "torrents", got.Tarball+".tgz")
+	tor := filepath.Join(cp, "torrents", got.Torrent+".torrent")
+	kern := filepath.Join(cp, "boot", got.KernFile)
+	initrd := filepath.Join(cp, "boot", got.InitrdFile)
+	for _, p := range []string{tgz, tor, kern, initrd} {
+		nobody(p)
+	}
+	if b, _ := os.ReadFile(kern); string(b) != "the kernel" {
+		t.Errorf("kernel = %q", b)
+	}
+	if b, _ := os.ReadFile(initrd); string(b) != "the image's initrd" {
+		t.Errorf("initrd = %q", b)
+	}
+	checkNoTemps(t, cp, img)
+
+	// The torrent: one file, the tarball, every piece hash right.
+	mi, err := metainfo.LoadFromFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.CreatedBy != "Luna" || mi.Comment != got.Torrent || mi.Announce != "http://10.40.0.254:7050/announce" ||
+		len(mi.UrlList) != 1 || mi.UrlList[0] != "http://10.40.0.254:7050/torrents/" {
+		t.Errorf("torrent: created by %q comment %q announce %q url-list %q", mi.CreatedBy, mi.Comment, mi.Announce, mi.UrlList)
+	}
+	data, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != got.Tarball+".tgz" || info.Length != int64(len(data)) || info.PieceLength != 1<<20 || len(info.UpvertedFiles()) != 1 {
+		t.Errorf("info: name %q length %d (file %d) piece %d", info.Name, info.Length, len(data), info.PieceLength)
+	}
+	for i := range info.NumPieces() {
+		pc := info.Piece(i)
+		sum := sha1.Sum(data[pc.Offset() : pc.Offset()+pc.Length()])
+		if !bytes.Equal(sum[:], pc.V1Hash().Value.Bytes()) {
+			t.Errorf("piece %d hash wrong", i)
+		}
+	}
+
+	// The tarball unpacks with GNU tar as the install script does.
+	out := t.TempDir()
+	if b, err := exec.Command("tar", "--acls", "--xattrs", "--xattrs-include=*", "-xpzf", tgz, "-C", out).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "usr/share/data")); len(b) != 4<<18 {
+		t.Errorf("unpacked usr/share/data has %d bytes", len(b))
+	}
+
+	// ltorrent was told.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, _ := os.ReadFile(hupFile); strings.Contains(string(b), "hup") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ltorrent got no SIGHUP; pack said %q", res.Ltorrent)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(res.Ltorrent, strconv.Itoa(sh.Process.Pid)) {
+		t.Errorf("ltorrent line = %q", res.Ltorrent)
+	}
+
+	// A second pack publishes new files; the old ones stay for ltorrent.
+	res2, err := s.PackOSImage(ctx, "compute", PackOptions{Image: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Tarball == res.Tarball || res2.KernFile != "" {
+		t.Errorf("second pack = %+v", res2)
+	}
+	for _, p := range []string{tgz, tor} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("old file removed: %v", err)
+		}
+	}
+	// ltorrent not running: one line, no error.
+	_ = sh.Process.Kill()
+	_ = sh.Wait()
+	res3, err := s.PackOSImage(ctx, "compute", PackOptions{Image: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res3.Ltorrent, "not running") {
+		t.Errorf("ltorrent line = %q", res3.Ltorrent)
+	}
+}
+
+// snapshotFiles is the name and content of every published file.
+func snapshotFiles(t *testing.T, clusterPath string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, dir := range []string{"torrents", "boot"} {
+		for _, n := range published(t, filepath.Join(clusterPath, dir)) {
+			b, err := os.ReadFile(filepath.Join(clusterPath, dir, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[dir+"/"+n] = string(b)
+		}
+	}
+	return out
+}
+
+// TestPackFailureKeepsPrevious: a pack that fails at any point leaves the
+// published files and the osimage as they were, and no temporary file.
+func TestPackFailureKeepsPrevious(t *testing.T) {
+	s, cp, img, _ := packSetup(t)
+	ctx := context.Background()
+	if _, err := s.PackOSImage(ctx, "compute", PackOptions{CopyBoot: true}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.OSImage(ctx, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := snapshotFiles(t, cp)
+
+	same := func(what string) {
+		t.Helper()
+		after, err := s.OSImage(ctx, "compute")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *after != *before {
+			t.Errorf("%s: osimage changed:\n%+v\n%+v", what, after, before)
+		}
+		now := snapshotFiles(t, cp)
+		if len(now) != len(files) {
+			t.Errorf("%s: published files %d, were %d", what, len(now), len(files))
+		}
+		for k, v := range files {
+			if now[k] != v {
+				t.Errorf("%s: %s changed", what, k)
+			}
+		}
+		checkNoTemps(t, cp, img)
+	}
+
+	// Interrupted once the tarball is written (Ctrl-C): nothing published.
+	cctx, cancel := context.WithCancel(ctx)
+	_, err = s.PackOSImage(cctx, "compute", PackOptions{CopyBoot: true, Progress: func(done, total int64) {
+		if done == total {
+			cancel()
+		}
+	}})
+	if err == nil {
+		t.Fatal("interrupted pack succeeded")
+	}
+	same("interrupted")
+
+	// Interrupted while the tree is read.
+	cctx, cancel = context.WithCancel(ctx)
+	cancel()
+	if _, err = s.PackOSImage(cctx, "compute", PackOptions{}); err == nil {
+		t.Fatal("cancelled pack succeeded")
+	}
+	same("cancelled")
+
+	// Boot files that cannot be found: refused before anything is written.
+	if err := os.Remove(filepath.Join(img.Path, "boot/initrd.img-"+packKernel)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PackOSImage(ctx, "compute", PackOptions{CopyBoot: true})
+	if err == nil || !strings.Contains(err.Error(), "Unable to find initrd in "+img.Path) {
+		t.Errorf("err = %v", err)
+	}
+	same("no initrd")
+
+	// No dracut in the image, then no Luna module.
+	_, err = s.PackOSImage(ctx, "compute", PackOptions{})
+	if err == nil || err.Error() != "dracut is not installed in osimage 'compute' ("+img.Path+"): install it in the image, or use --copy_boot" {
+		t.Errorf("err = %v", err)
+	}
+	if ExitCode(err) != ExitFailed {
+		t.Errorf("exit code %d", ExitCode(err))
+	}
+	if err := os.MkdirAll(filepath.Join(img.Path, "usr/bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/usr/lib/dracut/dracut.sh", filepath.Join(img.Path, "usr/bin/dracut")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PackOSImage(ctx, "compute", PackOptions{Boot: true})
+	if err == nil || err.Error() != "No luna dracut module in osimage 'compute': install it in the image as /usr/lib/dracut/modules.d/95luna" {
+		t.Errorf("err = %v", err)
+	}
+	same("no dracut module")
+
+	// Not root.
+	geteuid = func() int { return 1000 }
+	_, err = s.PackOSImage(ctx, "compute", PackOptions{Image: true})
+	geteuid = os.Geteuid
+	if err == nil || !strings.Contains(err.Error(), "needs root") {
+		t.Errorf("err = %v", err)
+	}
+	same("not root")
+
+	// No tracker address.
+	c, _ := s.Cluster(ctx)
+	if err := s.St.Set(ctx, store.Clusters, c.ID, map[string]any{"frontend_address": ""}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PackOSImage(ctx, "compute", PackOptions{Image: true})
+	if err == nil || err.Error() != "Tracker address needs to be configured." {
+		t.Errorf("err = %v", err)
+	}
+	same("no tracker")
+}
+
+// TestPackConcurrent: two packs of one osimage at once (separate
+// connections, as two administrators) never leave the osimage pointing at
+// a missing or mismatched file; the one that loses is refused.
+func TestPackConcurrent(t *testing.T) {
+	s, cp, img, db := packSetup(t)
+	ctx := context.Background()
+	svcs := ownConnections(t, db, 2)
+	var wg sync.WaitGroup
+	errs := make([]error, len(svcs))
+	for i, sv := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = sv.PackOSImage(ctx, "compute", PackOptions{CopyBoot: true})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !strings.Contains(err.Error(), "is being packed by another command"):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok == 0 {
+		t.Fatal("no pack succeeded")
+	}
+	got, err := s.OSImage(ctx, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.LoadFromFile(filepath.Join(cp, "torrents", got.Torrent+".torrent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := mi.UnmarshalInfo()
+	f, err := os.Open(filepath.Join(cp, "torrents", info.Name))
+	if err != nil || info.Name != got.Tarball+".tgz" {
+		t.Fatalf("torrent names %q, osimage tarball %q: %v", info.Name, got.Tarball, err)
+	}
+	defer f.Close()
+	h := sha1.New()
+	pc := info.Piece(0)
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, pc.Length())); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), pc.V1Hash().Value.Bytes()) {
+		t.Error("the torrent does not describe the tarball")
+	}
+	checkNoTemps(t, cp, img)
+}
+
+func TestDracutArgs(t *testing.T) {
+	got := strings.Join(dracutArgs(DefaultDracutModules, DefaultKernModules), " ")
+	want := "--add luna --omit i18n --omit plymouth --add-drivers ipmi_devintf --add-drivers ipmi_si --add-drivers ipmi_msghandler"
+	if got != want {
+		t.Errorf("dracutArgs = %q, want %q", got, want)
+	}
+	got = strings.Join(dracutArgs("-a,b", "-x,y"), " ")
+	if got != "--add b --omit a --add-drivers y --omit-drivers x" {
+		t.Errorf("dracutArgs = %q", got)
+	}
+}
