@@ -14,7 +14,7 @@ import (
 
 func (a *app) osimageCmd() *cobra.Command {
 	return object("osimage", "OsImage operations",
-		a.osimageList(), a.osimageShow(), a.osimageAdd(), a.osimageChange(), a.osimageClone(),
+		a.osimageList(), a.osimageShow(), a.osimageAdd(), a.osimageChange(), a.osimageClone(), a.osimagePack(),
 		a.renameCmd(store.OSImages, luna.ObjectName), a.osimageDelete())
 }
 

@@ -436,3 +436,138 @@ func TestDracutArgs(t *testing.T) {
 		t.Errorf("dracutArgs = %q", got)
 	}
 }
+
+// dracutImage is an osimage whose tree is this machine's own root seen
+// through an overlay (so it has a real dracut, bash and libraries), with
+// a kernel of its own, a Luna dracut module that installs a marker file,
+// and a dracut configuration that keeps the initrd small and fast.
+func dracutImage(t *testing.T, s *Service) (root, kernver string) {
+	t.Helper()
+	for _, p := range []string{"dracut", "cpio", "depmod", "unshare", "chroot"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s is needed: run `make deps` (dracut-core, cpio, kmod, util-linux)", p)
+		}
+	}
+	base := t.TempDir()
+	upper := filepath.Join(base, "upper")
+	root = filepath.Join(base, "image")
+	for _, d := range []string{upper, root} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mount("tmpfs", upper, "tmpfs", 0, "size=256m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(upper, syscall.MNT_DETACH) })
+	for _, d := range []string{"u", "w"} {
+		if err := os.Mkdir(filepath.Join(upper, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := "lowerdir=/,upperdir=" + upper + "/u,workdir=" + upper + "/w"
+	if err := syscall.Mount("overlay", root, "overlay", 0, opts); err != nil {
+		t.Fatalf("overlay of / for a dracut image: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(root, syscall.MNT_DETACH) })
+	kernver = "6.1.0-99-lunatest"
+	for p, content := range map[string]string{
+		"boot/vmlinuz-" + kernver:                     "the kernel",
+		"lib/modules/" + kernver + "/modules.order":   "",
+		"lib/modules/" + kernver + "/modules.builtin": "",
+		"etc/luna-marker":                             "packed by luna",
+		"etc/dracut.conf.d/99-lunatest.conf":          "dracutmodules=\" bash \"\ncompress=\"cat\"\n",
+		lunaDracutModule + "/module-setup.sh":         "#!/bin/bash\ncheck() { return 0; }\ndepends() { return 0; }\ninstall() { inst_simple /etc/luna-marker; }\n",
+	} {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("depmod", "-b", root, kernver).CombinedOutput(); err != nil {
+		t.Fatalf("depmod: %v: %s", err, out)
+	}
+	return root, kernver
+}
+
+// TestPackBootDracut builds the initrd with dracut run in the image
+// (--boot), checks that the Luna module is in it and that no mount is
+// left behind; then a dracut that fails leaves the published files.
+func TestPackBootDracut(t *testing.T) {
+	s, cp, _, _ := packSetup(t)
+	ctx := context.Background()
+	root, kv := dracutImage(t, s)
+	if err := s.AddOSImage(ctx, "host", root, kv, ""); err != nil {
+		t.Fatal(err)
+	}
+	none := ""
+	if _, err := s.ChangeOSImage(ctx, "host", OSImageChange{KernModules: &none}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := s.PackOSImage(ctx, "host", PackOptions{Boot: true, DracutOutput: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if res.Tarball != "" || res.InitrdFile != "host-initramfs-"+kv {
+		t.Errorf("result = %+v", res)
+	}
+	initrd := filepath.Join(cp, "boot", res.InitrdFile)
+	list, err := exec.Command("sh", "-c", `cpio -it < "$0"`, initrd).Output()
+	if err != nil {
+		t.Fatalf("cpio -it %s: %v", initrd, err)
+	}
+	if !strings.Contains(string(list), "etc/luna-marker") {
+		t.Errorf("the initrd lacks the luna module's file:\n%s", list)
+	}
+	if !strings.Contains(out.String(), "Including module: luna") {
+		t.Errorf("dracut did not include the luna module:\n%s", out.String())
+	}
+	checkMounts := func() {
+		t.Helper()
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"/proc", "/sys", "/dev"} {
+			if strings.Contains(string(b), " "+root+d+" ") {
+				t.Errorf("%s%s is still mounted", root, d)
+			}
+		}
+		tmp, _ := filepath.Glob(filepath.Join(root, "tmp", "luna-initrd-*"))
+		if len(tmp) != 0 {
+			t.Errorf("left in the image: %q", tmp)
+		}
+	}
+	checkMounts()
+	img, _ := s.OSImage(ctx, "host")
+	if img.InitrdFile != res.InitrdFile || img.KernFile != "host-vmlinuz-"+kv {
+		t.Errorf("osimage = %+v", img)
+	}
+	before := snapshotFiles(t, cp)
+
+	// A dracut module that does not exist: dracut fails, nothing changes.
+	mods := "luna,nosuchmodule"
+	if _, err := s.ChangeOSImage(ctx, "host", OSImageChange{DracutModules: &mods}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PackOSImage(ctx, "host", PackOptions{Boot: true})
+	if err == nil || !strings.HasPrefix(err.Error(), "Error while building initrd") {
+		t.Errorf("err = %v", err)
+	}
+	checkMounts()
+	after := snapshotFiles(t, cp)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed by a failed pack", k)
+		}
+	}
+	img2, _ := s.OSImage(ctx, "host")
+	img.DracutModules = mods
+	if *img2 != *img {
+		t.Errorf("osimage changed by a failed pack: %+v", img2)
+	}
+}
