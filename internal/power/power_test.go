@@ -100,6 +100,11 @@ func TestGoBMCActions(t *testing.T) {
 			t.Errorf("after %s the chassis is on=%v, want %v", s.a, sim.On(), s.after)
 		}
 	}
+	// Cipher suite 17 (HMAC-SHA256, AES-128), which newer BMCs require.
+	p.Controller = &power.IPMI{CipherSuite: 17}
+	if got := runOne(t, p, b, power.Off); got != "off" || sim.On() {
+		t.Errorf("off with cipher suite 17: printed %q, chassis on=%v", got, sim.On())
+	}
 }
 
 // TestIPMISimActions drives OpenIPMI's ipmi_sim: power changes reach its
@@ -179,6 +184,12 @@ func TestIPMISimActions(t *testing.T) {
 	}
 	if got := runOne(t, p, b, power.Status); got != "off" {
 		t.Errorf("status of a chassis switched off at the simulator: %q", got)
+	}
+	// ipmi_sim 2.0.33 has no cipher suite 17: one clear line.
+	p.Controller = &power.IPMI{CipherSuite: 17}
+	r := p.Run(ctx, power.Status, []power.Job{{Node: "n", BMC: b}})
+	if want := h + ": no session with cipher suite 17"; r[0].Err == nil || !strings.HasPrefix(r[0].Err.Error(), want) {
+		t.Errorf("cipher suite 17 on ipmi_sim: %v, want %q...", r[0].Err, want)
 	}
 }
 
