@@ -511,7 +511,7 @@ exec chroot "$root" "$@"`
 // holds the initrd as "initrd" (the caller removes the directory).
 func (p *packJob) dracut() (string, error) {
 	img := p.img
-	dir, err := os.MkdirTemp(filepath.Join(img.Path, "tmp"), "luna-initrd-")
+	dir, err := os.MkdirTemp(filepath.Join(img.Path, "tmp"), "luna-pack-initrd-")
 	if err != nil {
 		return "", Failf("Cannot write in %s/tmp: %v", img.Path, unwrapPathError(err))
 	}

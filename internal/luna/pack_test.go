@@ -537,7 +537,7 @@ func TestPackBootDracut(t *testing.T) {
 				t.Errorf("%s%s is still mounted", root, d)
 			}
 		}
-		tmp, _ := filepath.Glob(filepath.Join(root, "tmp", "luna-initrd-*"))
+		tmp, _ := filepath.Glob(filepath.Join(root, "tmp", "luna-pack-initrd-*"))
 		if len(tmp) != 0 {
 			t.Errorf("left in the image: %q", tmp)
 		}
