@@ -29,7 +29,13 @@ import (
 	"github.com/clustervision/luna-go/internal/testutil"
 )
 
-func TestMain(m *testing.M) { os.Exit(testutil.WithDB(m).Run()) }
+func TestMain(m *testing.M) {
+	code := testutil.WithDB(m).Run()
+	if clientDir != "" {
+		os.RemoveAll(clientDir)
+	}
+	os.Exit(code)
+}
 
 const (
 	imageID  = "6d3e0ad6-1a0b-4c1e-9e0a-5d1c2b3a4f5e"
@@ -49,6 +55,8 @@ type cluster struct {
 	url      string // http://127.0.0.1:PORT
 	mu       sync.Mutex
 	statuses []string
+	peers    map[string]bool // peer ids that announced to lweb's tracker
+	webSeed  int             // requests for the tarball on lweb's /torrents/
 }
 
 func (c *cluster) luna(stdin string, args ...string) {
@@ -76,7 +84,7 @@ func newCluster(t *testing.T) *cluster {
 	if err := os.WriteFile(conf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, st: st, path: dir, env: map[string]string{"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db,
+	c := &cluster{t: t, st: st, path: dir, peers: map[string]bool{}, env: map[string]string{"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db,
 		"LUNA_CONF": conf, "LUNA_LOGDIR": filepath.Join(dir, "log")}}
 	img := filepath.Join(dir, "img")
 	for _, d := range []string{filepath.Join(img, "lib/modules/5.10.0-9-amd64"), filepath.Join(img, "boot"),
@@ -110,11 +118,15 @@ func newCluster(t *testing.T) *cluster {
 	srv := &lweb.Server{Svc: luna.NewService(st), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	h := srv.Handler()
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
 		if q := r.URL.Query(); q.Get("step") == "install" && q.Get("status") != "" {
-			c.mu.Lock()
 			c.statuses = append(c.statuses, q.Get("status"))
-			c.mu.Unlock()
+		} else if r.URL.Path == "/announce" {
+			c.peers[q.Get("peer_id")] = true
+		} else if strings.HasSuffix(r.URL.Path, ".tgz") {
+			c.webSeed++
 		}
+		c.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})}
 	go func() { _ = hs.Serve(ln) }()
@@ -239,39 +251,6 @@ func imageTree(t *testing.T) string {
 // their arguments in /luna/calls.log.
 var stubs = []string{"ipmitool", "parted", "mount", "modprobe"}
 
-// clientStandIn has ltorrent-client's flags and contract (pid file while
-// running, SIGUSR1 to -p when the download is complete, seeding until
-// SIGTERM, non-zero exit on failure) and downloads with aria2c from the
-// torrent's web seed on lweb. It stands in until cmd/ltorrent-client exists.
-const clientStandIn = `#!/bin/bash
-torrent='' pid='' pidfile=ltorrent-client.pid
-while getopts t:p:f:b:d: o; do
-    case $o in
-    t) torrent=$OPTARG ;;
-    p) pid=$OPTARG ;;
-    f) pidfile=$OPTARG ;;
-    b | d) ;;
-    *) exit 1 ;;
-    esac
-done
-echo "$$" >"$pidfile"
-term=''
-trap 'term=yes' TERM
-echo "ltorrent-client -t $torrent -p $pid -f $pidfile" >>/luna/calls.log
-if ! aria2c -q -T "$torrent" --dir=. --seed-time=0 --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
-    --enable-peer-exchange=false --timeout=5 --connect-timeout=5 --max-tries=2 --retry-wait=1 \
-    --bt-stop-timeout=5 --allow-overwrite=true --auto-file-renaming=false --check-integrity=true; then
-    rm -f "$pidfile"
-    exit 1
-fi
-kill -USR1 "$pid"
-while [ -z "$term" ]; do
-    sleep 1 &
-    wait $!
-done
-rm -f "$pidfile"
-`
-
 // scratchRoot makes a root for the install script: the host's /usr and
 // library directories read-only, a copy of the few /etc files programs
 // need, empty /sysroot and /luna, the stubs and the client.
@@ -296,7 +275,11 @@ func scratchRoot(t *testing.T, script string) string {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "luna/ltorrent-client"), []byte(clientStandIn), 0o755); err != nil {
+	client, err := os.ReadFile(ltorrentClient(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "luna/ltorrent-client"), client, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "luna/install.sh"), []byte(script), 0o755); err != nil {
@@ -322,6 +305,8 @@ for d in usr bin sbin lib lib32 lib64 libx32; do
 done
 mount -t proc proc "$R/proc"
 mount --rbind /dev "$R/dev"
+# The installer sets the hostname first: ltorrent-client's peer id.
+echo node001.cluster >/proc/sys/kernel/hostname
 exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_BOOTIF=eth0 \
     PATH=/luna/stubs:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /luna/install.sh
 `
@@ -329,9 +314,9 @@ exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_BOOTIF=eth0 \
 // runInstall runs the install script in root; it must end within 2 minutes.
 func runInstall(t *testing.T, root string) (string, error) {
 	t.Helper()
-	for _, tool := range []string{"unshare", "chroot", "aria2c", "curl", "tar"} {
+	for _, tool := range []string{"unshare", "chroot", "curl", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed to run the install script: apt-get install util-linux coreutils aria2 curl tar", tool)
+			t.Fatalf("%s is needed to run the install script: apt-get install util-linux coreutils curl tar", tool)
 		}
 	}
 	if os.Geteuid() != 0 {
@@ -369,6 +354,7 @@ func TestInstallScriptRuns(t *testing.T) {
 	c := newCluster(t)
 	tree := imageTree(t)
 	c.pack(tree)
+	c.seed()
 	root := scratchRoot(t, c.installScript())
 	c.takeStatuses()
 
@@ -387,6 +373,12 @@ func TestInstallScriptRuns(t *testing.T) {
 		t.Errorf("stored status %q (%v), want install.success", ns.Step, err)
 	}
 
+	if id := fmt.Sprintf("%20s", "node001.cluster"); !c.announced(id) {
+		t.Errorf("ltorrent-client did not announce to lweb's tracker as %q", id)
+	}
+	c.mu.Lock()
+	t.Logf("web seed requests for the tarball: %d (the rest came from aria2c)", c.webSeed)
+	c.mu.Unlock()
 	calls := readFile(t, filepath.Join(root, "luna/calls.log"))
 	for _, want := range []string{
 		"modprobe ipmi_devintf", "modprobe ipmi_si", "modprobe ipmi_msghandler",
@@ -394,7 +386,6 @@ func TestInstallScriptRuns(t *testing.T) {
 		"ipmitool lan set 1 defgw ipaddr 0.0.0.0", "ipmitool user set name 3 ladmin", "ipmitool user set password 3 " + bmcPass,
 		"ipmitool channel setaccess 1 3 link=on ipmi=on callin=on privilege=4", "ipmitool user enable 3", "ipmitool mc reset cold",
 		"parted -s /dev/sda mklabel gpt", "mount -t tmpfs tmpfs /sysroot",
-		"ltorrent-client -t /luna/" + imageID + ".torrent -p ",
 	} {
 		if !strings.Contains(calls, want+"\n") && !strings.Contains(calls, want) {
 			t.Errorf("no call %q in:\n%s", want, calls)
@@ -452,7 +443,6 @@ func TestInstallScriptFailsAndRetries(t *testing.T) {
 	script := c.installScript()
 	root := scratchRoot(t, script)
 	torrent := filepath.Join(c.path, "torrents", imageID+".torrent")
-	tgz := filepath.Join(c.path, "torrents", imageID+".tgz")
 	c.takeStatuses()
 
 	// The torrent is not on the server: curl -f fails, no client starts.
@@ -465,30 +455,27 @@ func TestInstallScriptFailsAndRetries(t *testing.T) {
 	}
 	wantStatuses(t, c.takeStatuses(), "install.prescript", "install.setupbmc", "install.partscript", "install.download",
 		"install.error.download")
-	if strings.Contains(readFile(t, filepath.Join(root, "luna/calls.log")), "ltorrent-client") {
-		t.Error("ltorrent-client ran without a torrent")
+	if _, err := os.Stat(filepath.Join(root, "luna/ltorrent-client.pid")); !os.IsNotExist(err) {
+		t.Errorf("ltorrent-client ran without a torrent (%v)", err)
 	}
 
-	// The torrent is back but the tarball is not: the client fails early,
-	// and the install fails instead of waiting. The steps before the
+	// The torrent the server has is unusable: ltorrent-client exits at
+	// once, and the install fails instead of waiting. The steps before the
 	// download are not run again in this boot.
-	if err := os.Rename(torrent+".away", torrent); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tgz, tgz+".away"); err != nil {
+	if err := os.WriteFile(torrent, []byte("not a torrent"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err = runInstall(t, root)
 	if err == nil {
-		t.Fatalf("the install succeeded without a tarball:\n%s", out)
+		t.Fatalf("the install succeeded with a broken torrent:\n%s", out)
 	}
 	wantStatuses(t, c.takeStatuses(), "install.download", "install.error.download")
-	if !strings.Contains(out, "ltorrent-client exited") {
+	if !strings.Contains(out, "ltorrent-client exited (status 1)") {
 		t.Errorf("no word on the console about the client's exit:\n%s", out)
 	}
 
-	// Everything in place: the next attempt finishes.
-	if err := os.Rename(tgz+".away", tgz); err != nil {
+	// Everything in place: the next attempt finishes (from the web seed).
+	if err := os.Rename(torrent+".away", torrent); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := runInstall(t, root); err != nil {
@@ -504,4 +491,78 @@ func TestInstallScriptFailsAndRetries(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "sysroot/sbin/init")); err != nil {
 		t.Errorf("the image is not in /sysroot after the retry: %v", err)
 	}
+}
+
+var (
+	clientOnce sync.Once
+	clientPath string
+	clientErr  error
+	clientDir  string
+)
+
+// ltorrentClient builds cmd/ltorrent-client (static, as the initramfs
+// gets it) once for the package's tests.
+func ltorrentClient(t *testing.T) string {
+	t.Helper()
+	clientOnce.Do(func() {
+		if clientDir, clientErr = os.MkdirTemp("", "luna-initrd-client-"); clientErr != nil {
+			return
+		}
+		clientPath = filepath.Join(clientDir, "ltorrent-client")
+		cmd := exec.Command("go", "build", "-o", clientPath, "github.com/clustervision/luna-go/cmd/ltorrent-client")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			clientErr = fmt.Errorf("build ltorrent-client: %v\n%s", err, out)
+		}
+	})
+	if clientErr != nil {
+		t.Fatal(clientErr)
+	}
+	return clientPath
+}
+
+// seed starts aria2c seeding the image from the torrents directory and
+// waits until it has announced to lweb's tracker.
+func (c *cluster) seed() {
+	c.t.Helper()
+	if _, err := exec.LookPath("aria2c"); err != nil {
+		c.t.Fatal("aria2c is needed as the seeder: apt-get install aria2")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "aria2c", "-T", filepath.Join(c.path, "torrents", imageID+".torrent"),
+		"-d", filepath.Join(c.path, "torrents"), "--check-integrity=true", "--seed-ratio=0.0",
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		"--listen-port=6971-6979", "--bt-tracker-interval=5", "--summary-interval=0", "--console-log-level=warn",
+		"--allow-overwrite=true", "--auto-file-renaming=false")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c.mu.Lock()
+		seen := false
+		for id := range c.peers {
+			seen = seen || strings.HasPrefix(id, "A2-")
+		}
+		c.mu.Unlock()
+		if seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("aria2c did not announce to lweb within 30 s:\n%s", out.String())
+		}
+	}
+}
+
+// announced says whether a peer with this id announced to the tracker.
+func (c *cluster) announced(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peers[id]
 }
