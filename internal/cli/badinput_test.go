@@ -277,6 +277,8 @@ func TestBadInput(t *testing.T) {
 		"--torrent_listen_port_min", "8000", "--torrent_listen_port_max", "7000")
 	add(1, "lweb_pidfile", "cluster", "change", "--lweb_pidfile", "run/lweb.pid")
 	add(1, "tracker_interval", "cluster", "change", "--tracker_interval=-5")
+	add(1, "Value 'torrent_soft_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_soft_timeout", "0")
+	add(1, "Value 'torrent_hard_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_hard_timeout=-1")
 	add(2, "invalid argument", "cluster", "change", "--frontend_port", "x")
 	add(255, "'general' is already created", "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
 

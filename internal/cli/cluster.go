@@ -38,6 +38,14 @@ func (a *app) clusterInit() *cobra.Command {
 	return cmd
 }
 
+// orDefault is v, or def when v is not set (0).
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 // clusterFields are the rows of `cluster show`, empty values as "-".
 func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Cluster) map[string]string {
 	itoa := strconv.Itoa
@@ -50,7 +58,9 @@ func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Clust
 		"tracker_min_interval": itoa(c.TrackerMinInterval), "tracker_maxpeers": itoa(c.TrackerMaxPeers),
 		"torrent_listen_port_min": itoa(c.TorrentListenPortMin), "torrent_listen_port_max": itoa(c.TorrentListenPortMax),
 		"torrent_pidfile": c.TorrentPidfile, "lweb_num_proc": itoa(c.LwebNumProc), "lweb_pidfile": c.LwebPidfile,
-		"named_include_file": c.NamedIncludeFile, "named_zone_dir": c.NamedZoneDir,
+		"torrent_soft_timeout": itoa(orDefault(c.TorrentSoftTimeout, int(luna.DefaultTorrentSoftTimeout.Seconds()))),
+		"torrent_hard_timeout": itoa(orDefault(c.TorrentHardTimeout, int(luna.DefaultTorrentHardTimeout.Seconds()))),
+		"named_include_file":   c.NamedIncludeFile, "named_zone_dir": c.NamedZoneDir,
 	}
 	dhcp, start, end := s.DHCPRange(ctx, c)
 	m["dhcp_net"], m["dhcp_range_start"], m["dhcp_range_end"] = dhcp, start, end
@@ -98,7 +108,8 @@ func (a *app) clusterShow() *cobra.Command {
 			}
 			obj["dhcp_net"], _, _ = s.DHCPRange(ctx, c)
 			for _, k := range []string{"nodedigits", "debug", "frontend_port", "server_port", "tracker_interval",
-				"tracker_min_interval", "tracker_maxpeers", "torrent_listen_port_min", "torrent_listen_port_max", "lweb_num_proc"} {
+				"tracker_min_interval", "tracker_maxpeers", "torrent_listen_port_min", "torrent_listen_port_max", "lweb_num_proc",
+				"torrent_soft_timeout", "torrent_hard_timeout"} {
 				obj[k], _ = strconv.Atoi(fields[k])
 			}
 			obj["frontend_https"] = c.FrontendHTTPS
@@ -130,6 +141,8 @@ func (a *app) clusterChange() *cobra.Command {
 	f.Int("torrent_listen_port_min", 0, "Lowest port ltorrent listens on")
 	f.Int("torrent_listen_port_max", 0, "Highest port ltorrent listens on")
 	f.String("torrent_pidfile", "", "Pid file of ltorrent")
+	f.Int("torrent_soft_timeout", 0, "Seconds ltorrent keeps seeding an unreferenced image after its last upload")
+	f.Int("torrent_hard_timeout", 0, "Seconds ltorrent keeps seeding an image after it stopped being referenced")
 	f.Int("lweb_num_proc", 0, "Number of lweb processes (0 for autodetection.)")
 	f.String("lweb_pidfile", "", "Pid file of lweb")
 	f.String("cluster_ips", "", "IPs of the HA cluster members, A.A.A.A,B.B.B.B ('' disables HA)")
@@ -157,6 +170,7 @@ func (a *app) clusterChange() *cobra.Command {
 			TrackerMinInterval: intOpt(cmd, "tracker_min_interval"), TrackerMaxPeers: intOpt(cmd, "tracker_maxpeers"),
 			TorrentListenPortMin: intOpt(cmd, "torrent_listen_port_min"), TorrentListenPortMax: intOpt(cmd, "torrent_listen_port_max"),
 			TorrentPidfile: strOpt(cmd, "torrent_pidfile"), LwebNumProc: intOpt(cmd, "lweb_num_proc"),
+			TorrentSoftTimeout: intOpt(cmd, "torrent_soft_timeout"), TorrentHardTimeout: intOpt(cmd, "torrent_hard_timeout"),
 			LwebPidfile: strOpt(cmd, "lweb_pidfile"), ClusterIPs: strOpt(cmd, "cluster_ips"),
 			NamedIncludeFile: strOpt(cmd, "named_include_file"), NamedZoneDir: strOpt(cmd, "named_zone_dir"),
 		}

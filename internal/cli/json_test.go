@@ -108,7 +108,7 @@ var (
 	clusterFields = []string{"name", "nodeprefix", "nodedigits", "user", "path", "debug", "cluster_ips",
 		"frontend_address", "frontend_port", "frontend_https", "https_cert", "https_key", "server_port",
 		"tracker_interval", "tracker_min_interval", "tracker_maxpeers", "torrent_listen_port_min",
-		"torrent_listen_port_max", "torrent_pidfile", "lweb_num_proc", "lweb_pidfile", "named_include_file",
+		"torrent_listen_port_max", "torrent_pidfile", "torrent_soft_timeout", "torrent_hard_timeout", "lweb_num_proc", "lweb_pidfile", "named_include_file",
 		"named_zone_dir", "dhcp_net", "dhcp_range_start", "dhcp_range_end", "comment"}
 	networkFields  = []string{"name", "network", "prefix", "netmask", "version", "ns_hostname", "ns_ip", "include", "rev_include", "comment"}
 	bmcsetupFields = []string{"name", "user", "password", "userid", "netchannel", "mgmtchannel", "comment"}

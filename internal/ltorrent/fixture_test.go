@@ -111,7 +111,16 @@ func (f *fixture) setCluster(set map[string]any) {
 	}
 }
 
-// announces returns what the tracker was told by the server peer about a
+// timeouts sets torrent_soft_timeout and torrent_hard_timeout as
+// `luna cluster change` does.
+func (f *fixture) timeouts(soft, hard int) {
+	f.t.Helper()
+	if err := f.svc.ChangeCluster(context.Background(), luna.ClusterChange{TorrentSoftTimeout: &soft, TorrentHardTimeout: &hard}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// serverAnnounces returns what the tracker was told by the server peer about a
 // torrent (hex info hash; "" = any).
 func (f *fixture) serverAnnounces(infoHash string) []announceRec {
 	f.mu.Lock()

@@ -171,7 +171,7 @@ func TestRescanOnSIGHUP(t *testing.T) {
 // references; other torrents and referenced ones stay.
 func TestFollowsDatabaseAndRetires(t *testing.T) {
 	f := newFixture(t)
-	f.setCluster(map[string]any{"torrent_soft_timeout": 2, "torrent_hard_timeout": 3600})
+	f.timeouts(2, 3600)
 	a, c, old := f.pack(300<<10, "Luna"), f.pack(300<<10, "Luna"), f.pack(300<<10, "Luna")
 	foreign := f.pack(300<<10, "someone else")
 	f.osimage("a", a)
@@ -230,7 +230,7 @@ func TestFollowsDatabaseAndRetires(t *testing.T) {
 // it was found unreferenced, however long the soft timeout is.
 func TestHardTimeout(t *testing.T) {
 	f := newFixture(t)
-	f.setCluster(map[string]any{"torrent_soft_timeout": 3600, "torrent_hard_timeout": 2})
+	f.timeouts(3600, 2)
 	keep, drop := f.pack(100<<10, "Luna"), f.pack(100<<10, "Luna")
 	f.osimage("keep", keep)
 	lt := f.start()
@@ -251,7 +251,7 @@ func TestHardTimeout(t *testing.T) {
 // while a node downloads it, longer than the soft timeout, and goes after.
 func TestRetireWaitsForDownloads(t *testing.T) {
 	f := newFixture(t)
-	f.setCluster(map[string]any{"torrent_soft_timeout": 3, "torrent_hard_timeout": 3600})
+	f.timeouts(3, 3600)
 	img := f.pack(16<<20, "Luna")
 	f.osimage("x", img)
 	lt := f.start()

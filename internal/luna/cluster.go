@@ -172,6 +172,8 @@ type ClusterChange struct {
 	TorrentListenPortMin *int
 	TorrentListenPortMax *int
 	TorrentPidfile       *string
+	TorrentSoftTimeout   *int
+	TorrentHardTimeout   *int
 	LwebNumProc          *int
 	LwebPidfile          *string
 	ClusterIPs           *string
@@ -261,6 +263,18 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		if p.v != nil {
 			if *p.v < 0 {
 				return Failf("Value '%s' should not be negative", p.key)
+			}
+			set[p.key] = *p.v
+		}
+	}
+	timeouts := []struct {
+		key string
+		v   *int
+	}{{"torrent_soft_timeout", o.TorrentSoftTimeout}, {"torrent_hard_timeout", o.TorrentHardTimeout}}
+	for _, p := range timeouts {
+		if p.v != nil {
+			if *p.v < 1 {
+				return Failf("Value '%s' should be a positive number of seconds", p.key)
 			}
 			set[p.key] = *p.v
 		}
