@@ -41,16 +41,8 @@ func TestBinary(t *testing.T) {
 	}
 	env := append(cleanEnv(), "LUNA_MONGO_URI="+testutil.URI(), "LUNA_DB="+f.db, "LUNA_CONF="+conf)
 
-	// Every port of the range busy.
-	var ls []net.Listener
-	lo := freePort(t)
-	for p := lo; p < lo+3; p++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			t.Fatalf("occupy port %d: %v", p, err)
-		}
-		ls = append(ls, l)
-	}
+	// Every port of the range busy: three consecutive ports this test holds.
+	ls, lo := occupyRange(t, 3)
 	f.setCluster(map[string]any{"torrent_listen_port_min": lo, "torrent_listen_port_max": lo + 2})
 	cmd := exec.Command(bin)
 	cmd.Env = env
@@ -154,4 +146,29 @@ func TestBinary(t *testing.T) {
 	if err := syscall.Kill(run.Process.Pid, 0); err == nil {
 		t.Errorf("still running")
 	}
+}
+
+// occupyRange listens on n consecutive ports of 127.0.0.1 and returns the
+// listeners and the first port.
+func occupyRange(t *testing.T, n int) ([]net.Listener, int) {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		lo := freePort(t)
+		var ls []net.Listener
+		for p := lo; p < lo+n; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
+		}
+		if len(ls) == n {
+			return ls, lo
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	t.Fatalf("found no %d consecutive free ports", n)
+	return nil, 0
 }
