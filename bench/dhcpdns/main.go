@@ -162,6 +162,7 @@ func bench(ctx context.Context, o config) (err error) {
 		}, nil},
 	}
 	times := make([][]time.Duration, len(cases))
+	cpus := make([][]time.Duration, len(cases)) // user+system time of the process itself
 	fmt.Fprintf(os.Stderr, "timing, %d repetitions", o.reps)
 	for rep := -1; rep < o.reps; rep++ {
 		for k := range cases {
@@ -184,6 +185,7 @@ func bench(ctx context.Context, o config) (err error) {
 			}
 			if rep >= 0 {
 				times[i] = append(times[i], time.Since(t0))
+				cpus[i] = append(cpus[i], cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 			}
 		}
 		fmt.Fprint(os.Stderr, ".")
@@ -192,12 +194,17 @@ func bench(ctx context.Context, o config) (err error) {
 	base := median(times[len(times)-1])
 	fmt.Printf("%d nodes (MAC, BOOTIF and BMC addresses), %d switches, %d other devices; lunadb %s\n", o.nodes, 10, 10, h.uri)
 	fmt.Printf("first makedhcp (claims the 508-address range): %v\n\n", first.Round(time.Millisecond))
-	fmt.Printf("%-42s %10s %10s %10s %8s\n", "command", "median", "min", "max", "x base")
+	fmt.Printf("%-42s %10s %10s %10s %8s %10s\n", "command", "median", "min", "max", "x base", "own CPU")
 	for i, c := range cases {
 		m := median(times[i])
-		fmt.Printf("%-42s %10v %10v %10v %8.2f\n", c.label, m.Round(time.Millisecond), slices.Min(times[i]).Round(time.Millisecond),
-			slices.Max(times[i]).Round(time.Millisecond), float64(m)/float64(base))
+		fmt.Printf("%-42s %10v %10v %10v %8.2f %10v\n", c.label, m.Round(time.Millisecond), slices.Min(times[i]).Round(time.Millisecond),
+			slices.Max(times[i]).Round(time.Millisecond), float64(m)/float64(base), median(cpus[i]).Round(time.Millisecond))
 	}
+	var load []byte
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = b
+	}
+	fmt.Printf("\nown CPU: user+system time of the timed process (the rest is lunadb's and waiting); load average at the end: %s", load)
 	return nil
 }
 
