@@ -29,7 +29,8 @@ FUZZTIME ?= 50000x
 fuzz:
 	@set -e; for spec in \
 	  internal/ipam:FuzzParseAddr internal/ipam:FuzzOffsetRoundTrip internal/ipam:FuzzSet \
-	  internal/hostlist:FuzzExpand internal/lweb:FuzzDiscoveryParams internal/tracker:FuzzParseAnnounce; do \
+	  internal/hostlist:FuzzExpand internal/lweb:FuzzDiscoveryParams internal/tracker:FuzzParseAnnounce \
+	  internal/dnszone:FuzzReverseZones; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
