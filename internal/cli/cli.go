@@ -100,6 +100,11 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "luna: error: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}
+	if ctx.Err() != nil {
+		// Interrupted (SIGINT, SIGTERM): the command undid what it had written.
+		fmt.Fprintf(stdio.Err, "ERROR: Interrupted: %s\n", oneLine(ran.err.Error()))
+		return luna.ExitRuntime
+	}
 	fmt.Fprintf(stdio.Err, "ERROR: %s\n", oneLine(ran.err.Error()))
 	return luna.ExitCode(ran.err)
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +30,14 @@ func TestHelperLuna(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.HelperStart(t)
-	os.Exit(Main(context.Background(), args, StdIO()))
+	if d, err := time.ParseDuration(os.Getenv("LUNA_HELPER_DELAY")); err == nil {
+		time.Sleep(d) // to move this side of a race (TestConcurrentDelete*)
+	}
+	// As cmd/luna: SIGINT and SIGTERM cancel the command.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, args, StdIO())
+	stop()
+	os.Exit(code)
 }
 
 // TestConcurrentReserve: 20 administrators reserve the same address at the
@@ -500,14 +509,65 @@ func TestConcurrentChangesOfOneObject(t *testing.T) {
 	}
 }
 
-// TestConcurrentDeleteAndUse: `network delete` runs while other
-// administrators add groups and switches on that network. Either the
-// network stays (and the delete says it is in use) or nothing refers to
-// it: no group, switch or address is left pointing at a deleted network.
+// raceDelay moves the two sides of a delete race against each other so that
+// across rounds each side wins some: d > 0 starts the users d later, d < 0
+// the delete -d later. It starts at 0 and, after each round, moves by step
+// against the side that won (a staircase around the moment where the two
+// meet, where they interleave most).
+type raceDelay struct {
+	d, step time.Duration
+}
+
+func (r *raceDelay) users() []string { return []string{"LUNA_HELPER_DELAY=" + max(0, r.d).String()} }
+
+func (r *raceDelay) deletes() []string { return []string{"LUNA_HELPER_DELAY=" + max(0, -r.d).String()} }
+
+func (r *raceDelay) next(deleteWon bool) {
+	if deleteWon {
+		r.d -= r.step
+	} else {
+		r.d += r.step
+	}
+}
+
+// raceRounds bounds the rounds of a delete race test; it needs each side to
+// have won at least once, and at least minRaceRounds rounds.
+const raceRounds, minRaceRounds = 16, 6
+
+// exitIn checks one racing command's exit code and message.
+func exitIn(t *testing.T, round int, what string, r testutil.HelperResult, allowed map[int][]string) {
+	t.Helper()
+	frags, ok := allowed[r.Code]
+	if !ok {
+		t.Errorf("round %d: %s: exit %d, stderr %q", round, what, r.Code, r.Stderr)
+		return
+	}
+	if r.Code == 0 {
+		if r.Stderr != "" {
+			t.Errorf("round %d: %s succeeded with stderr %q", round, what, r.Stderr)
+		}
+		return
+	}
+	for _, f := range frags {
+		if strings.Contains(r.Stderr, f) {
+			return
+		}
+	}
+	t.Errorf("round %d: %s: exit %d, stderr %q, want one of %q", round, what, r.Code, r.Stderr, frags)
+}
+
+// TestConcurrentDeleteAndUse: `network delete` (twice) runs while other
+// administrators add a group and a switch on that network. Either the
+// network stays (a delete that says it is in use, and what was added refers
+// to it) or the delete succeeds and nothing refers to it: no group, switch
+// or address is left pointing at a deleted network. Every command's exit
+// code is checked against what happened, and the test fails unless the
+// delete won some rounds and lost others.
 func TestConcurrentDeleteAndUse(t *testing.T) {
-	deleted := 0
-	for round := 0; round < 6; round++ {
-		env, dir, st := nodeCluster(t)
+	delay := raceDelay{step: 15 * time.Millisecond}
+	won := map[bool]int{}
+	for round := 0; round < raceRounds && (round < minRaceRounds || won[true] == 0 || won[false] == 0); round++ {
+		env, _, st := nodeCluster(t)
 		env.mustRun(t, "network", "add", "-n", "spare", "-N", "10.70.0.0", "-P", "16")
 		ctx := context.Background()
 		var spare store.Network
@@ -518,45 +578,55 @@ func TestConcurrentDeleteAndUse(t *testing.T) {
 		argv := [][]string{{"network", "delete", "spare"}, {"network", "delete", "spare"},
 			{"group", "add", "-n", "g0", "-o", "compute", "-N", "spare"},
 			{"switch", "add", "-n", "sw0", "-N", "spare", "-i", "10.70.1.1"}}
-		runConcurrently(t, env, dir, argv)
+		res := runSignaled(t, env, argv, [][]string{delay.deletes(), delay.deletes(), delay.users(), delay.users()}, nil)
 		var n store.Network
-		if err := st.GetByID(ctx, store.Networks, spare.ID, &n); err == nil {
-			continue // the delete lost: whatever was added may use it
-		}
-		deleted++
-		var groups []store.Group
-		var switches []store.Switch
-		if err := st.List(ctx, store.Groups, &groups); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.List(ctx, store.Switches, &switches); err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range groups {
-			for _, ifc := range g.Interfaces {
-				if (ifc.Network4 != nil && *ifc.Network4 == spare.ID) || (g.Domain != nil && *g.Domain == spare.ID) {
-					t.Errorf("round %d: group %s refers to the deleted network", round, g.Name)
-				}
+		deleted := st.GetByID(ctx, store.Networks, spare.ID, &n) != nil
+		deletes := 0
+		for _, r := range res[:2] {
+			exitIn(t, round, "network delete", r, map[int][]string{0: nil, 1: {"is a dependency for the objects"}, 255: {"does not exist"}})
+			if r.Code == 0 {
+				deletes++
 			}
 		}
-		for _, sw := range switches {
-			if sw.Network == spare.ID {
-				t.Errorf("round %d: switch %s refers to the deleted network", round, sw.Name)
-			}
+		exitIn(t, round, "group add -N spare", res[2], map[int][]string{0: nil, 1: {"was deleted at the same time"}, 255: {"does not exist"}})
+		exitIn(t, round, "switch add -N spare", res[3], map[int][]string{0: nil, 255: {"does not exist", "was deleted at the same time"}})
+		if deleted != (deletes == 1) || deletes > 1 {
+			t.Errorf("round %d: network deleted %v, but %d deletes succeeded", round, deleted, deletes)
 		}
-		if addrs, err := st.FindAddresses(ctx, store.AddressFilter{Network: &spare.ID}); err != nil || len(addrs) != 0 {
+		var g store.Group
+		var sw store.Switch
+		gErr := st.GetByName(ctx, store.Groups, "g0", &g)
+		swErr := st.GetByName(ctx, store.Switches, "sw0", &sw)
+		if (gErr == nil) != (res[2].Code == 0) || (swErr == nil) != (res[3].Code == 0) {
+			t.Errorf("round %d: group stored %v after exit %d, switch stored %v after exit %d", round, gErr == nil, res[2].Code, swErr == nil, res[3].Code)
+		}
+		if deleted && (gErr == nil || swErr == nil) {
+			t.Errorf("round %d: the network was deleted, but the group (%v) or the switch (%v) that use it are stored", round, gErr == nil, swErr == nil)
+		}
+		if addrs, err := st.FindAddresses(ctx, store.AddressFilter{Network: &spare.ID}); deleted && (err != nil || len(addrs) != 0) {
 			t.Errorf("round %d: %d addresses left in the deleted network (%v)", round, len(addrs), err)
 		}
+		t.Logf("round %d: users %s later: network deleted %v, group add %d, switch add %d", round, delay.d, deleted, res[2].Code, res[3].Code)
+		won[deleted]++
+		delay.next(deleted)
 	}
-	t.Logf("the network was deleted in %d of 6 rounds", deleted)
+	if won[true] == 0 || won[false] == 0 {
+		t.Fatalf("the delete won %d rounds and lost %d: one side of the race was never exercised", won[true], won[false])
+	}
 }
 
 // TestConcurrentDeleteAndChange: `switch delete` while a node is changed to
 // use that switch, and `osimage delete` while a group is changed to use that
-// osimage. Either the object stays or nothing refers to it.
+// osimage. Either the object stays or nothing refers to it; every command's
+// exit code agrees with what is stored, and the test fails unless each
+// delete won some rounds and lost others.
 func TestConcurrentDeleteAndChange(t *testing.T) {
-	kept := 0
-	for round := 0; round < 6; round++ {
+	swDelay, imgDelay := raceDelay{step: 15 * time.Millisecond}, raceDelay{step: 15 * time.Millisecond}
+	won := map[string]map[bool]int{"switch": {}, "osimage": {}}
+	exercised := func() bool {
+		return won["switch"][true] > 0 && won["switch"][false] > 0 && won["osimage"][true] > 0 && won["osimage"][false] > 0
+	}
+	for round := 0; round < raceRounds && (round < minRaceRounds || !exercised()); round++ {
 		env, dir, st := nodeCluster(t)
 		env.mustRun(t, "node", "add", "-g", "compute", "-n", "node001")
 		env.mustRun(t, "switch", "add", "-n", "sw9", "-N", "ipmi", "-i", "10.31.9.9")
@@ -570,10 +640,16 @@ func TestConcurrentDeleteAndChange(t *testing.T) {
 		if err := st.GetByName(ctx, store.OSImages, "spare", &img); err != nil {
 			t.Fatal(err)
 		}
-		runConcurrently(t, env, dir, [][]string{
+		res := runSignaled(t, env, [][]string{
 			{"switch", "delete", "sw9"}, {"node", "change", "node001", "--switch", "sw9"},
 			{"osimage", "delete", "spare"}, {"group", "change", "compute", "-o", "spare"},
-		})
+		}, [][]string{swDelay.deletes(), swDelay.users(), imgDelay.deletes(), imgDelay.users()}, nil)
+		inUse := map[int][]string{0: nil, 1: {"is a dependency for the objects"}}
+		user := map[int][]string{0: nil, 1: {"was deleted at the same time"}, 255: {"does not exist"}}
+		exitIn(t, round, "switch delete", res[0], inUse)
+		exitIn(t, round, "node change --switch", res[1], user)
+		exitIn(t, round, "osimage delete", res[2], inUse)
+		exitIn(t, round, "group change -o", res[3], user)
 		var nd store.Node
 		var g store.Group
 		if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
@@ -583,15 +659,35 @@ func TestConcurrentDeleteAndChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		var d store.Switch
-		if err := st.GetByID(ctx, store.Switches, sw.ID, &d); err != nil && nd.Switch != nil && *nd.Switch == sw.ID {
-			t.Errorf("round %d: node001 refers to the deleted switch", round)
-		} else if err == nil {
-			kept++
-		}
 		var im store.OSImage
-		if err := st.GetByID(ctx, store.OSImages, img.ID, &im); err != nil && g.OSImage == img.ID {
+		swGone := st.GetByID(ctx, store.Switches, sw.ID, &d) != nil
+		imgGone := st.GetByID(ctx, store.OSImages, img.ID, &im) != nil
+		usesSw := nd.Switch != nil && *nd.Switch == sw.ID
+		usesImg := g.OSImage == img.ID
+		switch {
+		case swGone != (res[0].Code == 0):
+			t.Errorf("round %d: switch deleted %v after switch delete exit %d", round, swGone, res[0].Code)
+		case usesSw != (res[1].Code == 0):
+			t.Errorf("round %d: node001 uses the switch %v after node change exit %d", round, usesSw, res[1].Code)
+		case swGone && usesSw:
+			t.Errorf("round %d: node001 refers to the deleted switch", round)
+		}
+		switch {
+		case imgGone != (res[2].Code == 0):
+			t.Errorf("round %d: osimage deleted %v after osimage delete exit %d", round, imgGone, res[2].Code)
+		case usesImg != (res[3].Code == 0):
+			t.Errorf("round %d: group compute uses the osimage %v after group change exit %d", round, usesImg, res[3].Code)
+		case imgGone && usesImg:
 			t.Errorf("round %d: group compute refers to the deleted osimage", round)
 		}
+		t.Logf("round %d: node change %s later: switch deleted %v; group change %s later: osimage deleted %v", round, swDelay.d, swGone, imgDelay.d, imgGone)
+		won["switch"][swGone]++
+		won["osimage"][imgGone]++
+		swDelay.next(swGone)
+		imgDelay.next(imgGone)
 	}
-	t.Logf("the switch stayed in %d of 6 rounds", kept)
+	if !exercised() {
+		t.Fatalf("deletes won/lost: switch %d/%d, osimage %d/%d: a side of the race was never exercised",
+			won["switch"][true], won["switch"][false], won["osimage"][true], won["osimage"][false])
+	}
 }

@@ -44,8 +44,8 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 		ip, _ := sub.AddrAt(off)
 		return Failf("IP '%s' in network '%s' is already used by %s", ipam.FormatAddr(ip), n.Name, s.holder(ctx, n.ID, off))
 	}
-	if err != nil {
-		return err
+	if err != nil { // interrupted or lost: the claim may be stored all the same
+		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.dropClaim(ctx, a.ID) })
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil {
 		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.St.DeleteAddress(ctx, a.ID) })
@@ -103,8 +103,8 @@ func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam
 			}
 			return off, nil
 		}
-		if !errors.Is(err, store.ErrExists) {
-			return ipam.Offset{}, err
+		if !errors.Is(err, store.ErrExists) { // the claim may be stored all the same
+			return ipam.Offset{}, s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.dropClaim(ctx, a.ID) })
 		}
 	}
 	return ipam.Offset{}, Failf("Cannot get next IP in network '%s': too many concurrent allocations", n.Name)

@@ -63,6 +63,9 @@ func (s *Service) allocateMany(ctx context.Context, n *store.Network, kind strin
 			docs[i] = batch[i]
 		}
 		k, err := s.St.InsertMany(ctx, store.Addresses, docs)
+		if err != nil && !errors.Is(err, store.ErrExists) {
+			k = len(batch) // interrupted or lost: any of them may be stored
+		}
 		done = append(done, batch[:k]...)
 		for i := 0; i < k; i++ {
 			set.Add(offs[i])

@@ -230,6 +230,9 @@ func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store
 	for i := 0; i < len(docs); i += chunk {
 		j := min(i+chunk, len(docs))
 		k, err := s.St.InsertMany(ctx, store.Addresses, docs[i:j])
+		if err != nil && !errors.Is(err, store.ErrExists) {
+			k = j - i // interrupted or lost: any of them may be stored
+		}
 		for _, d := range docs[i : i+k] {
 			done = append(done, d.(store.Address))
 		}

@@ -280,6 +280,7 @@ func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name st
 		if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
 			return err
 		}
+		ctx = committed(ctx)
 		if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id}); err != nil {
 			return err
 		}
@@ -377,7 +378,7 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		return undo.run(ctx, s, err)
 	}
 	// Nodes added, moved or deleted while we allocated.
-	return s.syncNodeClaims(ctx, g.ID, nil)
+	return s.syncNodeClaims(committed(ctx), g.ID, nil)
 }
 
 // delNet removes a network from interface i and releases the nodes' addresses in it.
@@ -412,6 +413,7 @@ func (s *Service) delNet(ctx context.Context, g *store.Group, i int, netName str
 	if err := s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
 		return err
 	}
+	ctx = committed(ctx)
 	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &id, Kind: store.KindNode, Iface: ifc.ID}); err != nil {
 		return err
 	}

@@ -215,6 +215,9 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 	if err := s.byID(ctx, store.Nodes, id, name, nd); err != nil {
 		return err
 	}
+	if err := s.recoverNode(ctx, nd); err != nil {
+		return err
+	}
 	var err error
 	set := map[string]any{}
 	flags := []struct {
@@ -282,7 +285,7 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 		if target != nil {
 			gid = target.ID
 		}
-		if err := s.syncNodeClaims(ctx, gid, []store.ID{nd.ID}); err != nil {
+		if err := s.syncNodeClaims(committed(ctx), gid, []store.ID{nd.ID}); err != nil {
 			return err
 		}
 	}
@@ -398,7 +401,7 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 		if err := s.claimAt(ctx, &n, off, store.KindNode, nd.ID, ifc.ID); err != nil {
 			return err
 		}
-		return s.releaseAddresses(ctx, old)
+		return s.releaseAddresses(committed(ctx), old)
 	}, nil
 }
 
@@ -488,6 +491,7 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 		}
 		fresh = append(fresh, got...)
 	}
+	ctx = committed(ctx) // the node is in its new group with its new addresses
 	for _, m := range moves {
 		if err := s.St.SetAddressIface(ctx, []store.ID{m.addr}, m.iface); err != nil {
 			return err

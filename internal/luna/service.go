@@ -126,7 +126,9 @@ func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.
 	if len(users) > 0 {
 		return InUse(name, users)
 	}
-	if err := s.St.Delete(ctx, coll, id); err != nil {
+	if err := s.St.Delete(ctx, coll, id); errors.Is(err, store.ErrNotFound) {
+		return NotFound(coll, name) // deleted at the same moment by another command
+	} else if err != nil {
 		return err
 	}
 	if users, err = s.St.Users(ctx, coll, id); err == nil && len(users) == 0 {
@@ -186,6 +188,9 @@ func (s *Service) locked(ctx context.Context, coll, name string, fn func(ctx con
 	}
 	if err != nil {
 		return err
+	}
+	if held.TookOver {
+		s.warn(fmt.Sprintf("'%s' was locked by a command that stopped without finishing (killed?); its lock was taken over", name))
 	}
 	err = fn(lctx, id)
 	if err != nil && errors.Is(context.Cause(lctx), store.ErrLockLost) {

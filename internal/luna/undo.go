@@ -2,6 +2,7 @@ package luna
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,4 +72,19 @@ func (s *Service) ipText(n *store.Network, off ipam.Offset) string {
 func (s *Service) unclaim(ctx context.Context, n *store.Network, off ipam.Offset, owner store.ID) error {
 	_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key(), Owner: &owner})
 	return err
+}
+
+// committed is the context of the steps that finish a change once its main
+// write is stored (releasing what it replaced, settling node claims): like a
+// rollback they run to their end even when the command is interrupted, so
+// an interruption leaves the change either undone or complete.
+func committed(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// dropClaim deletes one claim by id; a claim that is not there is not an
+// error (an interrupted insert may or may not have stored it).
+func (s *Service) dropClaim(ctx context.Context, id store.ID) error {
+	if err := s.St.DeleteAddress(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }

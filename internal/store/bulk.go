@@ -59,6 +59,11 @@ func (s *Store) DeleteIDs(ctx context.Context, coll string, ids []ID) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
@@ -67,6 +72,11 @@ func (s *Store) DeleteIDs(ctx context.Context, coll string, ids []ID) error {
 
 // DeleteWhere removes the documents of coll whose field is one of values.
 func (s *Store) DeleteWhere(ctx context.Context, coll, field string, values any) error {
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{field: bson.M{"$in": values}}); err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)
 	}
@@ -78,7 +88,12 @@ func (s *Store) SetAddressIface(ctx context.Context, ids []ID, iface string) err
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.db.Collection(Addresses).UpdateMany(ctx, bson.M{"_id": bson.M{"$in": ids}}, bson.M{"$set": bson.M{"iface": iface}})
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.Collection(Addresses).UpdateMany(ctx, bson.M{"_id": bson.M{"$in": ids}}, bson.M{"$set": bson.M{"iface": iface}})
 	if err != nil {
 		return fmt.Errorf("update addresses: %w", err)
 	}
@@ -92,6 +107,11 @@ const maxBulkUpdates = 50
 
 // bulkUpdate sends unordered update models in commands of maxBulkUpdates.
 func (s *Store) bulkUpdate(ctx context.Context, coll string, models []mongo.WriteModel) error {
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	for len(models) > 0 {
 		n := min(len(models), maxBulkUpdates)
 		if _, err := s.db.Collection(coll).BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {

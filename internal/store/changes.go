@@ -19,6 +19,21 @@ const changesID = "changes"
 // volatile are collections whose writes do not touch the change marker.
 var volatile = map[string]bool{Tracker: true, SwitchMAC: true, Meta: true}
 
+// writeTimeout bounds one write once it is sent.
+const writeTimeout = time.Minute
+
+// writing is the context of one write of an object: a cancelled ctx
+// (SIGINT, SIGTERM) stops the command before the write is sent, but a write
+// already sent is not cut off: its outcome would be unknown and a rollback
+// could run before the server finishes it.
+func writing(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, func() {}, context.Cause(ctx)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	return wctx, cancel, nil
+}
+
 // touch records that objects of coll changed. It runs even when ctx was
 // cancelled once the write it follows is done (a stored change must not go
 // unannounced); its error fails the caller's command, because lweb would

@@ -40,6 +40,10 @@ type takeoverDoc struct {
 
 // Held is a lock this process holds.
 type Held struct {
+	// TookOver: the lock was taken over from a holder that stopped renewing
+	// it (it died), whose change may be half done.
+	TookOver bool
+
 	s      *Store
 	key    string
 	owner  string
@@ -69,10 +73,13 @@ func (s *Store) Lock(ctx context.Context, key string, wait, lease time.Duration)
 	deadline := time.Now().Add(wait)
 	var seen lockDoc
 	var seenAt time.Time
+	tookOver := false
 	for {
 		_, err := coll.InsertOne(ctx, lockDoc{Key: key, Owner: owner, Since: time.Now().UTC()})
 		if err == nil {
-			return s.hold(ctx, key, owner, lease)
+			lctx, h, err := s.hold(ctx, key, owner, lease)
+			h.TookOver = tookOver
+			return lctx, h, err
 		}
 		if !isDup(err) {
 			return ctx, nil, fmt.Errorf("lock %s: %w", key, err)
@@ -90,9 +97,11 @@ func (s *Store) Lock(ctx context.Context, key string, wait, lease time.Duration)
 			// One attempt per further lease, should a waiter die while it
 			// takes the lock over.
 			attempt := int(time.Since(seenAt)/lease) - 1
-			if err := s.takeOver(ctx, key, cur, attempt); err != nil {
+			won, err := s.takeOver(ctx, key, cur, attempt)
+			if err != nil {
 				return ctx, nil, err
 			}
+			tookOver = tookOver || won
 		}
 		if time.Now().After(deadline) {
 			return ctx, nil, ErrLocked
@@ -111,24 +120,24 @@ func (s *Store) Lock(ctx context.Context, key string, wait, lease time.Duration)
 // the first one's fresh lock on a store whose deletes are not atomic). If
 // the waiter that won dies before it deletes the dead lock, the next lease
 // is another attempt with another takeover document.
-func (s *Store) takeOver(ctx context.Context, key string, dead lockDoc, attempt int) error {
+func (s *Store) takeOver(ctx context.Context, key string, dead lockDoc, attempt int) (bool, error) {
 	tk := s.db.Collection(Locks)
 	tid := fmt.Sprintf("%s/takeover/%s/%d", key, dead.Owner, attempt)
 	if _, err := tk.InsertOne(ctx, takeoverDoc{Key: tid}); err != nil {
 		if isDup(err) {
-			return nil // another waiter is taking it over
+			return false, nil // another waiter is taking it over
 		}
-		return fmt.Errorf("lock %s: take over: %w", key, err)
+		return false, fmt.Errorf("lock %s: take over: %w", key, err)
 	}
 	_, err := tk.DeleteOne(ctx, bson.M{"_id": key, "owner": dead.Owner})
 	if err != nil {
-		return fmt.Errorf("lock %s: take over: %w", key, err)
+		return false, fmt.Errorf("lock %s: take over: %w", key, err)
 	}
 	// The dead holder's lock is gone: its takeover document has done its
 	// job. A waiter that saw the same holder and comes later finds a lock
 	// with another owner, so removing it now is safe.
 	_, _ = tk.DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": tid})
-	return nil
+	return true, nil
 }
 
 // hold starts the renewal of a lock just taken.

@@ -53,6 +53,9 @@ func TestLock(t *testing.T) {
 	if d := time.Since(start); d > testLease/2 {
 		t.Fatalf("a released lock took %s to get", d)
 	}
+	if a2.TookOver {
+		t.Error("Held.TookOver is true for a lock that was released")
+	}
 	if err := a2.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +82,9 @@ func TestLockDeadHolder(t *testing.T) {
 	}
 	if d := time.Since(start); d < testLease || d > 3*testLease {
 		t.Fatalf("taken over after %s, want between one and three leases (%s)", d, testLease)
+	}
+	if !h.TookOver {
+		t.Error("Held.TookOver is false after taking a dead holder's lock over")
 	}
 	if err := h.Release(); err != nil {
 		t.Fatal(err)

@@ -173,6 +173,11 @@ func (s *Store) DeleteAddresses(ctx context.Context, f AddressFilter) (int64, er
 	if len(m) == 0 {
 		return 0, errors.New("refusing to delete every address")
 	}
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	res, err := s.db.Collection(Addresses).DeleteMany(ctx, m)
 	if err != nil {
 		return 0, fmt.Errorf("release addresses: %w", err)

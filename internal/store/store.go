@@ -248,7 +248,12 @@ func isDup(err error) bool {
 
 // Insert stores a new document; a unique-index conflict is ErrExists.
 func (s *Store) Insert(ctx context.Context, coll string, doc any) error {
-	_, err := s.db.Collection(coll).InsertOne(ctx, doc)
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.Collection(coll).InsertOne(ctx, doc)
 	if isDup(err) {
 		return ErrExists
 	}
@@ -264,6 +269,11 @@ func (s *Store) InsertMany(ctx context.Context, coll string, docs []any) (int, e
 	if len(docs) == 0 {
 		return 0, nil
 	}
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	res, err := s.db.Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	n := 0
 	if res != nil {
@@ -351,6 +361,11 @@ func (s *Store) Set(ctx context.Context, coll string, id ID, set map[string]any,
 	if len(upd) == 0 {
 		return nil
 	}
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := s.db.Collection(coll).UpdateOne(ctx, bson.M{"_id": id}, upd)
 	if isDup(err) {
 		return ErrExists
@@ -366,6 +381,11 @@ func (s *Store) Set(ctx context.Context, coll string, id ID, set map[string]any,
 
 // Delete removes one document.
 func (s *Store) Delete(ctx context.Context, coll string, id ID) error {
+	ctx, done, err := writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := s.db.Collection(coll).DeleteOne(ctx, bson.M{"_id": id})
 	if err != nil {
 		return fmt.Errorf("delete from %s: %w", coll, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,6 +22,13 @@ import (
 type HelperResult struct {
 	Code           int // exit code
 	Stdout, Stderr string
+	Signaled       bool // ended by a signal (Code is then -1)
+}
+
+// Signal is sent to one helper After its release (RunHelpersSignal).
+type Signal struct {
+	After time.Duration
+	Sig   os.Signal // nil: none
 }
 
 // RunHelpers starts this test binary once per environment list, running only
@@ -28,6 +36,14 @@ type HelperResult struct {
 // is ready, releases them together and waits for them to end. Each helper
 // also gets LUNA_TEST_MONGODB_URI, so its TestMain starts no server of its own.
 func RunHelpers(t *testing.T, helper string, envs [][]string) []HelperResult {
+	t.Helper()
+	return RunHelpersSignal(t, helper, envs, nil)
+}
+
+// RunHelpersSignal is RunHelpers that also sends signals[i].Sig to helper i
+// signals[i].After its release (at a random moment, if the caller picks
+// After at random), as an administrator's Ctrl-C or a crash would.
+func RunHelpersSignal(t *testing.T, helper string, envs [][]string, signals []Signal) []HelperResult {
 	t.Helper()
 	dir := t.TempDir()
 	startFile := filepath.Join(dir, "start")
@@ -77,12 +93,21 @@ func RunHelpers(t *testing.T, helper string, envs [][]string) []HelperResult {
 	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for i, sg := range signals {
+		if sg.Sig != nil {
+			p := ps[i]
+			time.AfterFunc(sg.After, func() { _ = p.cmd.Process.Signal(sg.Sig) }) // an error once it has ended
+		}
+	}
 	res := make([]HelperResult, len(ps))
 	for i, p := range ps {
 		err := <-p.done
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			res[i].Code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				res[i].Signaled = true
+			}
 		} else if err != nil {
 			t.Fatalf("helper %d: %v", i, err)
 		}
