@@ -78,6 +78,13 @@ func (c *cluster) takeStatuses() []string {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	return newClusterOn(t, "127.0.0.1", "10.30.0.0", "16")
+}
+
+// newClusterOn is a cluster whose lweb listens on host, with the nodes'
+// boot network NET/PREFIX.
+func newClusterOn(t *testing.T, host, netAddr, prefix string) *cluster {
+	t.Helper()
 	st, db := testutil.Store(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "luna.conf")
@@ -96,15 +103,15 @@ func newCluster(t *testing.T) *cluster {
 	if err := os.WriteFile(filepath.Join(img, "boot/vmlinuz-5.10.0-9-amd64"), []byte("k"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	c.url = fmt.Sprintf("http://127.0.0.1:%d", port)
-	c.luna("", "cluster", "init", "--frontend_address", "127.0.0.1", "--user", "root", "--path", dir)
+	c.url = fmt.Sprintf("http://%s:%d", host, port)
+	c.luna("", "cluster", "init", "--frontend_address", host, "--user", "root", "--path", dir)
 	c.luna("", "cluster", "change", "--frontend_port", strconv.Itoa(port))
-	c.luna("", "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	c.luna("", "network", "add", "-n", "cluster", "-N", netAddr, "-P", prefix, "--ns_hostname", "master")
 	c.luna("", "network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
 	c.luna("", "osimage", "add", "-n", "compute", "-p", img)
 	c.luna("", "bmcsetup", "add", "-n", "base")
@@ -163,13 +170,24 @@ func (c *cluster) pack(tree string) {
 	if err := f.Close(); err != nil {
 		c.t.Fatal(err)
 	}
+	c.record(true)
+}
+
+// record sets the osimage's boot files and, with packed, its torrent and
+// tarball, as `osimage pack` does.
+func (c *cluster) record(packed bool) {
+	c.t.Helper()
 	ctx := context.Background()
 	var img store.OSImage
 	if err := c.st.GetByName(ctx, store.OSImages, "compute", &img); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.st.Set(ctx, store.OSImages, img.ID, map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64",
-		"initrdfile": "compute-initramfs-5.10.0-9-amd64", "torrent": imageID, "tarball": imageID}); err != nil {
+	set := map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64", "initrdfile": "compute-initramfs-5.10.0-9-amd64",
+		"torrent": "", "tarball": ""}
+	if packed {
+		set["torrent"], set["tarball"] = imageID, imageID
+	}
+	if err := c.st.Set(ctx, store.OSImages, img.ID, set); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -11,9 +11,6 @@
 # shellcheck source-path=SCRIPTDIR source=luna-lib.sh
 . /lib/luna-lib.sh
 
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export PATH
-
 LUNA_RETRY=${LUNA_RETRY:-10} # seconds between attempts
 
 luna_say() {

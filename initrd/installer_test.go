@@ -1,0 +1,212 @@
+package initrd_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The node's boot network in TestInstallerBootsNode: a /28 of TEST-NET-2
+// on a veth pair between the test's network namespace and the host.
+const (
+	labNet    = "198.51.100.224"
+	labPrefix = "28"
+	labServer = "198.51.100.238"
+)
+
+func ipCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// bootLab makes a network namespace whose eth0 has the node's MAC and is
+// linked by a veth to the host side, where the server address lives. The
+// node side is left down and without an address: the installer sets it up.
+func bootLab(t *testing.T) (ns string) {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("ip is needed for the boot network: apt-get install iproute2")
+	}
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	suffix := hex.EncodeToString(b[:])
+	ns, host := "initrd-"+suffix, "initrd-"+suffix
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd(t, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", host).Run() })
+	ipCmd(t, "-n", ns, "link", "set", "eth0", "address", nodeMAC)
+	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	ipCmd(t, "addr", "add", labServer+"/"+labPrefix, "dev", host)
+	ipCmd(t, "link", "set", host, "up")
+	return ns
+}
+
+// enterInstaller runs /sbin/luna-installer in the scratch root as dracut's
+// hook does, inside the node's network namespace: the host's programs in
+// overlays (so the module's files can go to /lib and /sbin as
+// module-setup.sh puts them, the host untouched), /sys of that namespace,
+// a /dev with no terminals (so no tty2 shell), dracut's own dracut-lib.sh
+// and dracut-getarg reading the kernel arguments from /etc/cmdline.d.
+const enterInstaller = `set -e
+R=$1
+for d in usr bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$d" ]; then
+        ln -sfn "$(readlink "/$d")" "$R/$d"
+    elif [ -d "/$d" ]; then
+        mkdir -p "$R/$d" "$R/.overlay/$d/u" "$R/.overlay/$d/w"
+        mount -t overlay overlay -o "lowerdir=/$d,upperdir=$R/.overlay/$d/u,workdir=$R/.overlay/$d/w" "$R/$d"
+    fi
+done
+cp "$R"/luna/lib/*.sh "$R/lib/"
+cp "$R/luna/sbin/luna-installer" "$R/sbin/luna-installer"
+mount -t proc proc "$R/proc"
+mount -t sysfs sysfs "$R/sys"
+mount -t tmpfs tmpfs "$R/dev"
+for n in null zero random urandom; do
+    touch "$R/dev/$n"
+    mount --bind "/dev/$n" "$R/dev/$n"
+done
+exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_RETRY=1 \
+    PATH=/luna/stubs:/luna/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /sbin/luna-installer
+`
+
+// installerRoot adds the module's scripts and dracut's library to a
+// scratch root, with the kernel command line the node's boot script gave.
+func installerRoot(t *testing.T, root, cmdline string) {
+	t.Helper()
+	copyFile := func(src, dst string, mode os.FileMode) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatalf("%v (apt-get install dracut-core)", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Put in /lib and /sbin by enterInstaller.
+	for _, d := range []string{"sys", "var", "run", "luna/bin", "etc/cmdline.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("/usr/lib/dracut/modules.d/99base/dracut-lib.sh", filepath.Join(root, "luna/lib/dracut-lib.sh"), 0o644)
+	copyFile("/usr/lib/dracut/modules.d/99base/dracut-dev-lib.sh", filepath.Join(root, "luna/lib/dracut-dev-lib.sh"), 0o644)
+	copyFile("luna-lib.sh", filepath.Join(root, "luna/lib/luna-lib.sh"), 0o644)
+	copyFile("luna-installer.sh", filepath.Join(root, "luna/sbin/luna-installer"), 0o755)
+	if err := os.Symlink("/usr/lib/dracut/dracut-util", filepath.Join(root, "luna/bin/dracut-getarg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/cmdline.d/luna.conf"), []byte(cmdline+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInstallerBootsNode runs the module's installer as the node's
+// initramfs would, with the kernel arguments of the node's boot script:
+// the boot interface found by its MAC and configured statically, the
+// install script fetched with the boot token (retried while the osimage
+// is not packed, reporting why), run, and everything torn down afterwards.
+func TestInstallerBootsNode(t *testing.T) {
+	ns := bootLab(t)
+	c := newClusterOn(t, labServer, labNet, labPrefix)
+	c.luna("", "node", "change", "node001", "--setupbmc", "n")
+	c.record(false) // boot files, no torrent yet: the install request gets 404
+	boot := c.get("/luna?step=discovery&hwdata=%7C" + nodeMAC + "%7C")
+	m := regexp.MustCompile(`(?m)^imgargs kernel (.*)$`).FindStringSubmatch(boot)
+	if m == nil {
+		t.Fatalf("no kernel command line in the boot script:\n%s", boot)
+	}
+	cmdline := m[1]
+	ip := regexp.MustCompile(`luna\.ip=(\S+)`).FindStringSubmatch(cmdline)
+	if ip == nil || !strings.Contains(cmdline, "luna.bootproto=static") {
+		t.Fatalf("the boot script is not a static boot: %s", cmdline)
+	}
+	root := scratchRoot(t, "")
+	installerRoot(t, root, cmdline)
+	c.takeStatuses()
+
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
+			"--propagation", "private", "bash", "-c", enterInstaller, "enter", root)
+		cmd.WaitDelay = 5 * time.Second
+		out, err = cmd.CombinedOutput()
+	}()
+	// Once the installer has reported the 404, the image is packed.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		c.mu.Lock()
+		seen := strings.Join(c.statuses, " ")
+		c.mu.Unlock()
+		if strings.Contains(seen, "install.error.fetch") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installer reported no failed fetch within a minute; statuses %q", seen)
+		}
+	}
+	c.pack(imageTree(t))
+	c.seed()
+	<-done
+	if err != nil {
+		t.Fatalf("installer: %v\n%s", err, out)
+	}
+	console := string(out)
+	for _, want := range []string{"Welcome to Luna Installer", "Luna: boot interface eth0 (" + nodeMAC + ")",
+		"HTTP 404 (is its osimage packed?)", "Exit from Luna Installer"} {
+		if !strings.Contains(console, want) {
+			t.Errorf("the console lacks %q:\n%s", want, console)
+		}
+	}
+	got := c.takeStatuses()
+	for len(got) > 0 && got[0] == "install.error.fetch" {
+		got = got[1:]
+	}
+	wantStatuses(t, got, "install.prescript", "install.partscript", "install.download", "install.unpack",
+		"install.setnet", "install.postscript", "install.success")
+
+	sys := filepath.Join(root, "sysroot")
+	if _, err := os.Stat(filepath.Join(sys, "sbin/init")); err != nil {
+		t.Errorf("the image is not in /sysroot: %v", err)
+	}
+	// The boot interface the installer found reached the install script.
+	ifcfg := readFile(t, filepath.Join(sys, "etc/sysconfig/network-scripts/ifcfg-eth0"))
+	if addr := strings.Split(ip[1], "/")[0]; !strings.Contains(ifcfg, "IPADDR="+addr+"\n") {
+		t.Errorf("ifcfg-eth0 lacks IPADDR=%s:\n%s", addr, ifcfg)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/resolv.conf")); got != "search cluster\nnameserver "+labServer+"\n" {
+		t.Errorf("resolv.conf in the initramfs:\n%s", got)
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "luna/luna_nic"))); got != "eth0" {
+		t.Errorf("/luna/luna_nic = %q, want eth0", got)
+	}
+	// Torn down: no address left on the boot interface, link down.
+	if addrs := ipCmd(t, "-n", ns, "-4", "addr", "show", "dev", "eth0"); strings.Contains(addrs, "inet ") {
+		t.Errorf("the boot interface keeps an address after the installer:\n%s", addrs)
+	}
+	if link := ipCmd(t, "-n", ns, "link", "show", "dev", "eth0"); !strings.Contains(link, "state DOWN") {
+		t.Errorf("the boot interface is still up after the installer:\n%s", link)
+	}
+}
