@@ -180,7 +180,13 @@ func (f *fixture) pack(size int, creator string) *image {
 // osimage adds an osimage (on a minimal tree) that refers to img.
 func (f *fixture) osimage(name string, img *image) {
 	f.t.Helper()
-	root := f.t.TempDir()
+	f.addOSImage(name, f.t.TempDir())
+	f.point(name, img)
+}
+
+// addOSImage adds an osimage on root, with a kernel added to the tree.
+func (f *fixture) addOSImage(name, root string) {
+	f.t.Helper()
 	for _, d := range []string{"lib/modules/6.1.0-1-amd64", "boot"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			f.t.Fatal(err)
@@ -193,7 +199,6 @@ func (f *fixture) osimage(name string, img *image) {
 	if err := f.svc.AddOSImage(ctx, name, root, "", ""); err != nil {
 		f.t.Fatal(err)
 	}
-	f.point(name, img)
 }
 
 // point makes osimage name refer to img, as osimage pack records it.
