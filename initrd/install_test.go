@@ -192,6 +192,20 @@ func (c *cluster) record(packed bool) {
 	}
 }
 
+// storedStatus is node001's status as lweb stored it.
+func (c *cluster) storedStatus() string {
+	c.t.Helper()
+	var nd store.Node
+	if err := c.st.GetByName(context.Background(), store.Nodes, "node001", &nd); err != nil {
+		c.t.Fatal(err)
+	}
+	var ns store.NodeState
+	if err := c.st.GetByID(context.Background(), store.States, nd.ID, &ns); err != nil {
+		c.t.Fatalf("node001 has no stored status: %v", err)
+	}
+	return ns.Step
+}
+
 func (c *cluster) get(url string) string {
 	c.t.Helper()
 	resp, err := http.Get(c.url + url)
@@ -382,13 +396,8 @@ func TestInstallScriptRuns(t *testing.T) {
 	}
 	wantStatuses(t, c.takeStatuses(), "install.prescript", "install.setupbmc", "install.partscript", "install.download",
 		"install.unpack", "install.setnet", "install.postscript", "install.success")
-	var nd store.Node
-	if err := c.st.GetByName(context.Background(), store.Nodes, "node001", &nd); err != nil {
-		t.Fatal(err)
-	}
-	var ns store.NodeState
-	if err := c.st.GetByID(context.Background(), store.States, nd.ID, &ns); err != nil || ns.Step != "install.success" {
-		t.Errorf("stored status %q (%v), want install.success", ns.Step, err)
+	if got := c.storedStatus(); got != "install.success" {
+		t.Errorf("stored status %q, want install.success", got)
 	}
 
 	if id := fmt.Sprintf("%20s", "node001.cluster"); !c.announced(id) {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // The node's boot network in TestInstallerBootsNode: a /28 of TEST-NET-2
@@ -80,7 +83,11 @@ for n in null zero random urandom; do
     touch "$R/dev/$n"
     mount --bind "/dev/$n" "$R/dev/$n"
 done
-exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_RETRY=1 \
+if [ -n "$2" ]; then # the terminal of the service shell
+    touch "$R/dev/ttyluna"
+    mount --bind "$2" "$R/dev/ttyluna"
+fi
+exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_RETRY=1 LUNA_SYSRQ_TRIGGER=/luna/sysrq \
     PATH=/luna/stubs:/luna/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /sbin/luna-installer
 `
 
@@ -151,7 +158,7 @@ func TestInstallerBootsNode(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
-			"--propagation", "private", "bash", "-c", enterInstaller, "enter", root)
+			"--propagation", "private", "bash", "-c", enterInstaller, "enter", root, "")
 		cmd.WaitDelay = 5 * time.Second
 		out, err = cmd.CombinedOutput()
 	}()
@@ -208,5 +215,98 @@ func TestInstallerBootsNode(t *testing.T) {
 	}
 	if link := ipCmd(t, "-n", ns, "link", "show", "dev", "eth0"); !strings.Contains(link, "state DOWN") {
 		t.Errorf("the boot interface is still up after the installer:\n%s", link)
+	}
+}
+
+// openPTY opens a pseudo-terminal: its master and the path of its slave.
+func openPTY(t *testing.T) (*os.File, string) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatalf("unlock pty: %v", e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatalf("pty number: %v", e)
+	}
+	return m, fmt.Sprintf("/dev/pts/%d", n)
+}
+
+// TestInstallerServiceMode boots the node with luna.service=1: the network
+// comes up, a shell runs on luna.ctty (a pseudo-terminal the test types
+// into), no install script is fetched, and when the shell exits the
+// installer tears down and reboots the node (the sysrq key is written to a
+// file instead of /proc/sysrq-trigger) rather than falling into dracut's
+// emergency shell.
+func TestInstallerServiceMode(t *testing.T) {
+	ns := bootLab(t)
+	c := newClusterOn(t, labServer, labNet, labPrefix)
+	c.luna("", "node", "change", "node001", "--service", "y")
+	c.record(false)
+	boot := c.get("/luna?step=discovery&hwdata=%7C" + nodeMAC + "%7C")
+	m := regexp.MustCompile(`(?m)^imgargs kernel (.*)$`).FindStringSubmatch(boot)
+	if m == nil || !strings.Contains(m[1], "luna.service=1") {
+		t.Fatalf("no service-mode kernel command line in the boot script:\n%s", boot)
+	}
+	root := scratchRoot(t, "")
+	installerRoot(t, root, m[1]+" luna.ctty=ttyluna")
+	master, slave := openPTY(t)
+	c.takeStatuses()
+
+	// Type into the shell once it has printed its prompt.
+	typed := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		if _, err := master.Read(buf); err != nil {
+			typed <- err
+			return
+		}
+		_, err := master.WriteString("echo in-service-mode > /luna/service-shell; exit\n")
+		typed <- err
+		for {
+			if _, err := master.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
+		"--propagation", "private", "bash", "-c", enterInstaller, "enter", root, slave)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("installer: %v\n%s", err, out)
+	}
+	select {
+	case err := <-typed:
+		if err != nil {
+			t.Fatalf("typing into the service shell: %v", err)
+		}
+	default:
+		t.Fatalf("the service shell never printed a prompt:\n%s", out)
+	}
+	if got := readFile(t, filepath.Join(root, "luna/service-shell")); got != "in-service-mode\n" {
+		t.Errorf("the service shell did not run the typed command: %q", got)
+	}
+	if got := readFile(t, filepath.Join(root, "luna/sysrq")); got != "b\n" {
+		t.Errorf("sysrq key %q, want b (reboot)", got)
+	}
+	if !strings.Contains(string(out), "Entering Service mode") || !strings.Contains(string(out), "service mode ended: reboot") {
+		t.Errorf("console:\n%s", out)
+	}
+	if got := c.takeStatuses(); len(got) != 0 {
+		t.Errorf("statuses in service mode: %v, want none", got)
+	}
+	if got := c.storedStatus(); got != "boot.request" {
+		t.Errorf("stored status %q, want boot.request (no install script fetched in service mode)", got)
+	}
+	if addrs := ipCmd(t, "-n", ns, "-4", "addr", "show", "dev", "eth0"); strings.Contains(addrs, "inet ") {
+		t.Errorf("the boot interface keeps an address after service mode:\n%s", addrs)
 	}
 }

@@ -145,21 +145,31 @@ luna_network() {
 
 # luna_service: a shell on luna.ctty; when it ends, the node is rebooted (or
 # powered off with luna.service_exit=poweroff) instead of going on to an
-# empty /sysroot.
+# empty /sysroot and dracut's emergency shell.
 luna_service() {
     luna_say "Entering Service mode (shell on $LUNA_CTTY)"
-    setsid -w -c bash -l <>"$LUNA_CTTY" >&0 2>&1
+    setsid -w -c bash -l <>"$LUNA_CTTY" >&0 2>&1 || luna_say "the service shell on $LUNA_CTTY ended with status $?"
     luna_finish
     luna_say "service mode ended: $LUNA_SERVICE_EXIT"
     sync
     if mountpoint -q /sysroot 2>/dev/null; then
         umount -R /sysroot 2>/dev/null || umount -l /sysroot 2>/dev/null
     fi
-    echo 1 >/proc/sys/kernel/sysrq
     case $LUNA_SERVICE_EXIT in
-    poweroff) echo o >/proc/sysrq-trigger ;;
-    *) echo b >/proc/sysrq-trigger ;;
+    poweroff) luna_sysrq o ;;
+    *) luna_sysrq b ;;
     esac
+}
+
+# luna_sysrq KEY: reboot (b) or power off (o) at once, file systems synced.
+# LUNA_SYSRQ_TRIGGER names another file than /proc/sysrq-trigger (tests).
+luna_sysrq() {
+    if [ -n "${LUNA_SYSRQ_TRIGGER:-}" ]; then
+        echo "$1" >"$LUNA_SYSRQ_TRIGGER"
+        return 0
+    fi
+    echo 1 >/proc/sys/kernel/sysrq
+    echo "$1" >/proc/sysrq-trigger
     sleep 30
 }
 
