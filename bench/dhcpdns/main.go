@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string) int {
 
 type harness struct {
 	o       config
+	server  *exec.Cmd // lunadb, nil with -uri
 	tmp     string
 	luna    string
 	rawfind string
@@ -115,7 +117,7 @@ func bench(ctx context.Context, o config) (err error) {
 			return err
 		}
 		defer lunadbproc.Stop(srv)
-		h.uri = uri
+		h.uri, h.server = uri, srv
 	}
 	conf := filepath.Join(h.tmp, "luna.conf")
 	if err := os.WriteFile(conf, nil, 0o644); err != nil {
@@ -163,6 +165,7 @@ func bench(ctx context.Context, o config) (err error) {
 	}
 	times := make([][]time.Duration, len(cases))
 	cpus := make([][]time.Duration, len(cases)) // user+system time of the process itself
+	srvs := make([][]time.Duration, len(cases)) // lunadb's user+system time during the run
 	fmt.Fprintf(os.Stderr, "timing, %d repetitions", o.reps)
 	for rep := -1; rep < o.reps; rep++ {
 		for k := range cases {
@@ -179,6 +182,7 @@ func bench(ctx context.Context, o config) (err error) {
 			cmd := c.cmd()
 			var errb bytes.Buffer
 			cmd.Stderr = &errb
+			srv0 := h.serverCPU()
 			t0 := time.Now()
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("%s: %v: %s", c.label, err, errb.String())
@@ -186,6 +190,7 @@ func bench(ctx context.Context, o config) (err error) {
 			if rep >= 0 {
 				times[i] = append(times[i], time.Since(t0))
 				cpus[i] = append(cpus[i], cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+				srvs[i] = append(srvs[i], h.serverCPU()-srv0)
 			}
 		}
 		fmt.Fprint(os.Stderr, ".")
@@ -194,17 +199,19 @@ func bench(ctx context.Context, o config) (err error) {
 	base := median(times[len(times)-1])
 	fmt.Printf("%d nodes (MAC, BOOTIF and BMC addresses), %d switches, %d other devices; lunadb %s\n", o.nodes, 10, 10, h.uri)
 	fmt.Printf("first makedhcp (claims the 508-address range): %v\n\n", first.Round(time.Millisecond))
-	fmt.Printf("%-42s %10s %10s %10s %8s %10s\n", "command", "median", "min", "max", "x base", "own CPU")
+	srvBase := median(srvs[len(srvs)-1])
+	fmt.Printf("%-42s %9s %9s %9s %7s %9s %11s %7s\n", "command", "median", "min", "max", "x base", "own CPU", "lunadb CPU", "x base")
 	for i, c := range cases {
-		m := median(times[i])
-		fmt.Printf("%-42s %10v %10v %10v %8.2f %10v\n", c.label, m.Round(time.Millisecond), slices.Min(times[i]).Round(time.Millisecond),
-			slices.Max(times[i]).Round(time.Millisecond), float64(m)/float64(base), median(cpus[i]).Round(time.Millisecond))
+		m, sv := median(times[i]), median(srvs[i])
+		fmt.Printf("%-42s %9v %9v %9v %7.2f %9v %11v %7.2f\n", c.label, m.Round(time.Millisecond), slices.Min(times[i]).Round(time.Millisecond),
+			slices.Max(times[i]).Round(time.Millisecond), float64(m)/float64(base), median(cpus[i]).Round(time.Millisecond),
+			sv.Round(time.Millisecond), float64(sv)/float64(max(srvBase, time.Millisecond)))
 	}
 	var load []byte
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = b
 	}
-	fmt.Printf("\nown CPU: user+system time of the timed process (the rest is lunadb's and waiting); load average at the end: %s", load)
+	fmt.Printf("\nown CPU: user+system time of the timed process; lunadb CPU: the server's during the run (medians); load average at the end: %s", load)
 	return nil
 }
 
@@ -326,4 +333,24 @@ func (h *harness) check(ctx context.Context, dhcpConf, zoneDir string) error {
 		}
 	}
 	return nil
+}
+
+// serverCPU is lunadb's user+system time so far (0 with -uri), from
+// /proc/PID/stat in clock ticks of 1/100 s.
+func (h *harness) serverCPU() time.Duration {
+	if h.server == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.server.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
