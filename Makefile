@@ -4,7 +4,7 @@ GO       ?= go
 BINARIES := luna lunadb lweb lpower ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
 
-.PHONY: all build deps test fuzz lint demo bench bench-lweb clean install-initrd
+.PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd
 
 all: build
 
@@ -88,6 +88,14 @@ install-initrd:
 DHCPDNSBENCHFLAGS ?= -n 5
 bench-dhcpdns: build
 	$(GO) run ./bench/dhcpdns $(DHCPDNSBENCHFLAGS)
+
+# The node-client benchmark (docs/BENCHMARKS.md): N nodes in network
+# namespaces on 20 Mbit/s links download one image with ltorrent-client
+# and with aria2c in the same run; needs root, iproute2 and aria2. About
+# 5 minutes. SWARMFLAGS=-rss1g measures peak RSS on a 1 GiB image instead.
+SWARMFLAGS ?= -n 1,8,32,64
+bench-swarm: build
+	$(GO) run ./bench/swarm $(SWARMFLAGS)
 
 clean:
 	rm -rf bin

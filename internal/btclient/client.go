@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -53,7 +54,8 @@ type Config struct {
 const (
 	blockSize      = 16 << 10
 	maxRequestLen  = 128 << 10
-	requestDepth   = 128  // outstanding block requests per peer
+	requestDepth   = 250  // most block requests out to one peer
+	minRequests    = 16   // fewest, and the number at the start
 	maxUploadQueue = 2048 // requests a peer may queue at us
 	ourReqq        = 1024 // what we tell peers (BEP 10 "reqq")
 	maxPeers       = 300
@@ -86,8 +88,10 @@ type client struct {
 
 	mu          sync.Mutex
 	have        bitfield
+	avail       []int32 // connected peers that have each piece
 	haveCount   int
-	active      []*activePiece // pieces being downloaded
+	active      []*activePiece // pieces being downloaded, oldest first
+	byIndex     []*activePiece // the same by piece index
 	unstarted   int            // pieces neither had nor active
 	maxActive   int
 	bufPool     [][]byte
@@ -277,6 +281,8 @@ func newClient(cfg Config) (*client, error) {
 	}
 	c.maxActive = max(2, budget/int(c.pieceLen))
 	c.have = newBitfield(c.numPieces)
+	c.avail = make([]int32, c.numPieces)
+	c.byIndex = make([]*activePiece, c.numPieces)
 	c.unstarted = c.numPieces
 	c.peers = map[*peer]struct{}{}
 	c.known = map[string]*peerAddr{}
@@ -422,39 +428,43 @@ func (c *client) startPiece(i int, webSeed bool) *activePiece {
 	nb := int((size + blockSize - 1) / blockSize)
 	ap := &activePiece{index: i, buf: c.getBuf()[:size], nblocks: nb, state: make([]uint8, nb), reqs: make([]uint8, nb), webSeed: webSeed}
 	c.active = append(c.active, ap)
+	c.byIndex[i] = ap
 	c.unstarted--
 	return ap
 }
 
-func (c *client) findActive(i int) *activePiece {
-	for _, ap := range c.active {
-		if ap.index == i {
-			return ap
-		}
-	}
-	return nil
-}
+func (c *client) findActive(i int) *activePiece { return c.byIndex[i] }
 
-func (c *client) isActive(i int) bool { return c.findActive(i) != nil }
+func (c *client) isActive(i int) bool { return c.byIndex[i] != nil }
 
-// pickNew chooses a piece to start that has(i) says a source has: a
-// random one, so that the nodes fetch different pieces and can trade.
-// The caller holds mu.
+// pickNew chooses a piece to start that has(i) says a source has: the
+// rarest among the connected peers, a random one of those, so that the
+// seeder's bandwidth goes to pieces no node has yet and the nodes fetch
+// different pieces and can trade. The caller holds mu.
 func (c *client) pickNew(has func(int) bool) int {
 	if c.unstarted == 0 {
 		return -1
 	}
+	best, bestAvail, ties := -1, int32(math.MaxInt32), 0
 	start := c.rng.IntN(c.numPieces)
 	for k := 0; k < c.numPieces; k++ {
 		i := start + k
 		if i >= c.numPieces {
 			i -= c.numPieces
 		}
-		if !c.have.get(i) && has(i) && !c.isActive(i) {
-			return i
+		if c.have.get(i) || c.avail[i] > bestAvail || !has(i) || c.isActive(i) {
+			continue
+		}
+		if a := c.avail[i]; a < bestAvail {
+			best, bestAvail, ties = i, a, 1
+		} else {
+			ties++
+			if c.rng.IntN(ties) == 0 {
+				best = i
+			}
 		}
 	}
-	return -1
+	return best
 }
 
 // finishPiece verifies a piece whose blocks are all in and writes it.
@@ -486,6 +496,7 @@ func (c *client) finishPiece(ap *activePiece) {
 	for k, a := range c.active {
 		if a == ap {
 			c.active = append(c.active[:k], c.active[k+1:]...)
+			c.byIndex[ap.index] = nil
 			break
 		}
 	}
@@ -594,12 +605,14 @@ func (c *client) housekeeping(ctx context.Context) {
 					p.forget(ref)
 				}
 			}
-			// Keep about half a second of its rate in flight: enough to
-			// keep the link busy, little to wait for when it is slow.
+			// Keep about three seconds of its rate in flight (as
+			// libtorrent does), at least minRequests: on a rate-limited
+			// link the queue in front of it adds hundreds of milliseconds,
+			// and a queue shorter than that delay caps the rate.
 			rate := float64(p.recvBytes) / 2
 			p.recvBytes = 0
 			p.rate = 0.5*p.rate + 0.5*rate
-			p.maxReq = max(4, min(requestDepth, int(p.rate/2/blockSize)+1))
+			p.maxReq = max(minRequests, min(requestDepth, int(3*p.rate/blockSize)))
 		}
 		c.refillAll()
 		lonely := len(c.peers) == 0

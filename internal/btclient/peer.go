@@ -72,8 +72,7 @@ func (c *client) runPeer(ctx context.Context, conn net.Conn, outgoing bool, pa *
 	err = p.readLoop()
 	c.mu.Lock()
 	p.closeLocked()
-	delete(c.peers, p)
-	p.returnRequests()
+	c.removePeer(p)
 	if p.known != nil {
 		p.known.connecting, p.known.connected = false, false
 		p.known.nextTry = time.Now().Add(2 * time.Second)
@@ -107,7 +106,7 @@ func (c *client) handshake(conn net.Conn, outgoing bool, pa *peerAddr) (*peer, e
 	p := &peer{
 		c: c, conn: conn, addr: conn.RemoteAddr().String(), ip: ap.Addr().Unmap(), outgoing: outgoing, known: pa,
 		has: newBitfield(c.numPieces), peerChoking: true, pending: map[blockRef]time.Time{},
-		maxReq: 16, lastRecv: time.Now(), wake: make(chan struct{}, 1),
+		maxReq: minRequests, lastRecv: time.Now(), wake: make(chan struct{}, 1),
 	}
 	copy(p.id[:], got[48:68])
 	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
@@ -135,8 +134,7 @@ func (c *client) handshake(conn net.Conn, outgoing bool, pa *peerAddr) (*peer, e
 			return nil, errors.New("duplicate connection")
 		}
 		q.closeLocked()
-		delete(c.peers, q)
-		q.returnRequests()
+		c.removePeer(q)
 		break
 	}
 	c.peers[p] = struct{}{}
@@ -157,6 +155,21 @@ func (c *client) handshake(conn net.Conn, outgoing bool, pa *peerAddr) (*peer, e
 	// A trusted cluster: everyone is unchoked from the start.
 	p.queueCtrl(pp.Message{Type: pp.Unchoke}.MustMarshalBinary())
 	return p, nil
+}
+
+// removePeer forgets a peer that is closed: its requests and its
+// pieces' availability. The caller holds mu.
+func (c *client) removePeer(p *peer) {
+	if _, ok := c.peers[p]; !ok {
+		return
+	}
+	delete(c.peers, p)
+	p.returnRequests()
+	for i := 0; i < c.numPieces; i++ {
+		if p.has.get(i) {
+			c.avail[i]--
+		}
+	}
 }
 
 // queueCtrl adds a message for the writer; the caller holds mu.
@@ -236,6 +249,9 @@ func (p *peer) fillRequests() {
 		limit = 1 // a probe: it gets its rate back when it delivers
 	}
 	now := time.Now()
+	if n := len(p.pending); n > 0 && n > limit-max(1, limit/4) {
+		return // top up in batches: fewer, larger writes
+	}
 	for len(p.pending) < limit {
 		ap, b := c.pickBlock(p)
 		if ap == nil {
@@ -275,21 +291,16 @@ func (c *client) pickBlock(p *peer) (*activePiece, int) {
 			return ap, b
 		}
 	}
-	if len(c.active) < c.maxActive {
-		if i := c.pickNew(p.has.get); i >= 0 {
-			ap := c.startPiece(i, false)
-			ap.cursor = 1
-			return ap, 0
-		}
+	if len(c.active) >= c.maxActive && c.unstarted > 0 {
+		return nil, 0 // wait for a buffer
 	}
-	if c.unstarted > 0 {
-		for i := 0; i < c.numPieces; i++ {
-			if !c.have.get(i) && p.has.get(i) && !c.isActive(i) {
-				return nil, 0 // it has a piece to start once a buffer frees up
-			}
-		}
+	if i := c.pickNew(p.has.get); i >= 0 {
+		ap := c.startPiece(i, false)
+		ap.cursor = 1
+		return ap, 0
 	}
-	// End game: duplicate a missing block, at most twice in flight.
+	// Nothing to start from this peer (at the end, nothing left at all):
+	// duplicate a missing block, at most twice in flight.
 	for _, ap := range c.active {
 		if ap.webSeed || ap.verify || !p.has.get(ap.index) {
 			continue
@@ -314,8 +325,12 @@ func (p *peer) readLoop() error {
 	var hdr [4]byte
 	var payload []byte
 	maxLen := uint32(max(1<<20, len(c.have)+1))
+	var deadlineSet time.Time
 	for {
-		p.conn.SetReadDeadline(time.Now().Add(readIdle))
+		if now := time.Now(); now.Sub(deadlineSet) > time.Second {
+			p.conn.SetReadDeadline(now.Add(readIdle))
+			deadlineSet = now
+		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return err
 		}
@@ -383,6 +398,7 @@ func (p *peer) handle(t pp.MessageType, b []byte) error {
 		}
 		if !p.has.get(i) {
 			p.has.set(i)
+			c.avail[i]++
 			if !c.have.get(i) {
 				p.useful++
 				p.updateInterest()
@@ -393,8 +409,17 @@ func (p *peer) handle(t pp.MessageType, b []byte) error {
 		if len(b) != len(p.has) {
 			return errors.New("bad bitfield")
 		}
-		copy(p.has, b)
 		p.useful = 0
+		for i := 0; i < c.numPieces; i++ {
+			had := p.has.get(i)
+			if b[i>>3]&(0x80>>(i&7)) == 0 {
+				continue
+			}
+			if !had {
+				p.has.set(i)
+				c.avail[i]++
+			}
+		}
 		for i := 0; i < c.numPieces; i++ {
 			if p.has.get(i) && !c.have.get(i) {
 				p.useful++

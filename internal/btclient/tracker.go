@@ -40,8 +40,8 @@ func (c *client) httpClient(timeout time.Duration) *http.Client {
 
 // announceLoop announces "started" at once, then at the tracker's
 // interval (sooner, but never before its min interval, while no peer is
-// connected during the download), "completed" when the file is complete
-// and "stopped" when ctx ends.
+// connected during the download), "completed" as soon as the file is
+// complete and "stopped" when ctx ends.
 func (c *client) announceLoop(ctx context.Context) {
 	if c.announce == "" {
 		return
@@ -94,8 +94,10 @@ func (c *client) announceLoop(ctx context.Context) {
 			case <-t.C:
 				waiting = false
 			case <-completed:
+				// An event, not a re-announce: sent at once.
 				event = "completed"
-				t.Reset(max(0, time.Until(lastOK.Add(minInterval))))
+				t.Stop()
+				waiting = false
 			case <-c.wakeAnn:
 				c.mu.Lock()
 				lonely := len(c.peers) == 0 && !c.isComplete()
