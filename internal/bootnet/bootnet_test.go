@@ -645,13 +645,13 @@ func exchange(t *testing.T, serverLog *bytes.Buffer, busybox, cli, dir string) {
 	t.Helper()
 	script := filepath.Join(dir, "udhcpc.sh")
 	result := filepath.Join(dir, "udhcpc.out")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip boot_file=$boot_file siaddr=$siaddr\" > "+result+"\nexit 0\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip boot_file=$boot_file siaddr=$siaddr vendor=$vendor\" > "+result+"\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ask := func(extra ...string) string {
 		t.Helper()
 		_ = os.Remove(result)
-		args := append([]string{"netns", "exec", cli, busybox, "udhcpc", "-f", "-q", "-n", "-i", "dns-c", "-s", script, "-t", "10", "-T", "1"}, extra...)
+		args := append([]string{"netns", "exec", cli, busybox, "udhcpc", "-f", "-q", "-n", "-i", "dns-c", "-s", script, "-t", "10", "-T", "1", "-O", "60"}, extra...)
 		out, err := exec.Command("ip", args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("udhcpc %v: %v\n%s\nserver:\n%s", extra, err, out, serverLog.String())
@@ -664,11 +664,11 @@ func exchange(t *testing.T, serverLog *bytes.Buffer, busybox, cli, dir string) {
 		extra []string
 		want  string
 	}{
-		{"BIOS PXE", nil, "ip=192.0.2.2 boot_file=luna_undionly.kpxe siaddr=192.0.2.254"},
-		{"UEFI PXE", []string{"-x", "0x5d:0007"}, "ip=192.0.2.2 boot_file=luna_ipxe.efi siaddr=192.0.2.254"},
+		{"BIOS PXE", nil, "ip=192.0.2.2 boot_file=luna_undionly.kpxe siaddr=192.0.2.254 vendor="},
+		{"UEFI PXE", []string{"-x", "0x5d:0007"}, "ip=192.0.2.2 boot_file=luna_ipxe.efi siaddr=192.0.2.254 vendor="},
 		{"UEFI HTTP boot", []string{"-V", "HTTPClient:Arch:00016:UNDI:003001", "-x", "0x5d:0010"},
-			"ip=192.0.2.2 boot_file=http://192.0.2.254:7050/boot/luna_ipxe.efi siaddr=192.0.2.254"},
-		{"iPXE", []string{"-x", "0x4d:" + hex("iPXE")}, "ip=192.0.2.2 boot_file=http://192.0.2.254:7050/luna?step=boot siaddr=192.0.2.254"},
+			"ip=192.0.2.2 boot_file=http://192.0.2.254:7050/boot/luna_ipxe.efi siaddr=192.0.2.254 vendor=HTTPClient"},
+		{"iPXE", []string{"-x", "0x4d:" + hex("iPXE")}, "ip=192.0.2.2 boot_file=http://192.0.2.254:7050/luna?step=boot siaddr=192.0.2.254 vendor="},
 	} {
 		if got := ask(c.extra...); got != c.want {
 			t.Errorf("%s: %q, want %q", c.what, got, c.want)
