@@ -296,7 +296,10 @@ func (h *harness) setup(ctx context.Context, db *mongo.Database) error {
 	}
 	steps := [][]string{
 		{"cluster", "init", "--frontend_address", "127.0.0.1", "--user", "root", "--path", opt},
-		{"cluster", "change", "--frontend_port", strconv.Itoa(h.lwebPort), "--tracker_interval", strconv.Itoa(int(h.o.every / time.Second))},
+		// The load generator asks from 127.0.0.1, not from the nodes' own
+		// addresses; allow_rebind has lweb answer it as it answers a node's
+		// own discovery (a boot token and a status write per request).
+		{"cluster", "change", "--frontend_port", strconv.Itoa(h.lwebPort), "--tracker_interval", strconv.Itoa(int(h.o.every / time.Second)), "--allow_rebind", "y"},
 		{"network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16"},
 		{"network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16"},
 		{"osimage", "add", "-n", "compute", "-p", img},

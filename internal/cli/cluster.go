@@ -53,7 +53,8 @@ func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Clust
 		"nodeprefix": c.NodePrefix, "nodedigits": itoa(c.NodeDigits), "user": c.User, "path": c.Path,
 		"debug": itoa(c.Debug), "cluster_ips": c.ClusterIPs, "frontend_address": c.FrontendAddress,
 		"frontend_port": itoa(c.FrontendPort), "frontend_https": yesno(c.FrontendHTTPS), "insecure_install": yesno(c.InsecureInstall),
-		"https_cert": c.HTTPSCert, "https_key": c.HTTPSKey,
+		"allow_rebind": yesno(c.AllowRebind),
+		"https_cert":   c.HTTPSCert, "https_key": c.HTTPSKey,
 		"server_port": itoa(c.ServerPort), "tracker_interval": itoa(c.TrackerInterval),
 		"tracker_min_interval": itoa(c.TrackerMinInterval), "tracker_maxpeers": itoa(c.TrackerMaxPeers),
 		"torrent_listen_port_min": itoa(c.TorrentListenPortMin), "torrent_listen_port_max": itoa(c.TorrentListenPortMax),
@@ -114,6 +115,7 @@ func (a *app) clusterShow() *cobra.Command {
 			}
 			obj["frontend_https"] = c.FrontendHTTPS
 			obj["insecure_install"] = c.InsecureInstall
+			obj["allow_rebind"] = c.AllowRebind
 			return a.printJSON(obj)
 		}
 		return a.printShow("", fields, dash(c.Comment))
@@ -132,6 +134,7 @@ func (a *app) clusterChange() *cobra.Command {
 	f.Int("frontend_port", 0, "Port of the boot server (lweb)")
 	f.String("frontend_https", "", "Serve boot and install scripts over HTTPS {y,yes,n,no}")
 	f.String("insecure_install", "", "Serve install scripts to anyone, as Luna 1.2 did {y,yes,n,no}")
+	f.String("allow_rebind", "", "Let a discovery from another address bind a node that already has a MAC {y,yes,n,no}")
 	f.String("https_cert", "", "Certificate file lweb serves HTTPS with")
 	f.String("https_key", "", "Key file of the HTTPS certificate")
 	f.Int("server_port", 0, "Internal server port")
@@ -151,7 +154,7 @@ func (a *app) clusterChange() *cobra.Command {
 	f.BoolP("comment", "C", false, "Change comment")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		// A choice option in 1.2 (argparse): a bad value is a usage error.
-		for _, yn := range []string{"frontend_https", "insecure_install"} {
+		for _, yn := range []string{"frontend_https", "insecure_install", "allow_rebind"} {
 			if v := strOpt(cmd, yn); v != nil {
 				if _, err := luna.YesNo(yn, *v); err != nil {
 					return usagef("argument --%s: invalid choice: '%s' (choose from 'y', 'yes', 'n', 'no')", yn, *v)
@@ -165,7 +168,7 @@ func (a *app) clusterChange() *cobra.Command {
 			NodePrefix: strOpt(cmd, "nodeprefix"), NodeDigits: intOpt(cmd, "nodedigits"),
 			Path: strOpt(cmd, "path"), User: strOpt(cmd, "user"),
 			FrontendAddress: strOpt(cmd, "frontend_address"), FrontendPort: intOpt(cmd, "frontend_port"),
-			FrontendHTTPS: strOpt(cmd, "frontend_https"), InsecureInstall: strOpt(cmd, "insecure_install"), HTTPSCert: strOpt(cmd, "https_cert"), HTTPSKey: strOpt(cmd, "https_key"),
+			FrontendHTTPS: strOpt(cmd, "frontend_https"), InsecureInstall: strOpt(cmd, "insecure_install"), AllowRebind: strOpt(cmd, "allow_rebind"), HTTPSCert: strOpt(cmd, "https_cert"), HTTPSKey: strOpt(cmd, "https_key"),
 			ServerPort: intOpt(cmd, "server_port"), TrackerInterval: intOpt(cmd, "tracker_interval"),
 			TrackerMinInterval: intOpt(cmd, "tracker_min_interval"), TrackerMaxPeers: intOpt(cmd, "tracker_maxpeers"),
 			TorrentListenPortMin: intOpt(cmd, "torrent_listen_port_min"), TorrentListenPortMax: intOpt(cmd, "torrent_listen_port_max"),

@@ -362,57 +362,90 @@ func addressTexts(nets map[store.ID]*store.Network, addrs []store.Address) []str
 // ErrUnknownNode is returned by Discover when nothing identifies the machine.
 var ErrUnknownNode = errors.New("node not identified")
 
-// Discover identifies a booting machine from the iPXE hwdata tokens (asset
-// tag, ${mac}, net0..net9 MACs, in that order) and an optional node name
-// chosen in the menu. A chosen name binds the first valid MAC (the boot
-// NIC's ${mac} comes first); otherwise a known MAC, then a MAC learned on
-// the switch port configured for a node (by port name, then by bridge port
-// number), which is then bound. It returns the node name and whether a MAC
-// was just bound.
-func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) (string, bool, error) {
+// DiscoverRequest is a discovery as lweb received it.
+type DiscoverRequest struct {
+	HWData []string // iPXE hwdata tokens: asset tag, ${mac}, net0..net9 MACs, in that order
+	Chosen string   // the node name chosen in the iPXE menu ("" = none)
+	Client string   // the requester's address
+}
+
+// Discovery is what Discover found.
+type Discovery struct {
+	Name   string
+	Bound  bool // a MAC was bound to the node by this discovery
+	HadMAC bool // the node had a MAC before it
+}
+
+// Discover identifies a booting machine from the iPXE hwdata tokens and an
+// optional node name chosen in the menu. A chosen name binds the first
+// valid MAC (the boot NIC's ${mac} comes first); otherwise a known MAC,
+// then a MAC learned on the switch port configured for a node (by port
+// name, then by bridge port number), which is then bound. A binding that
+// would change a node's MAC or take a MAC from another node is refused
+// with ErrRebindRefused unless the request comes from that node or the
+// cluster allows it (allow_rebind; see bootauth.go).
+func (s *Service) Discover(ctx context.Context, r DiscoverRequest) (Discovery, error) {
 	var macs []string
 	seen := map[string]bool{}
-	for _, t := range hwdata {
+	for _, t := range r.HWData {
 		m, err := NormalizeMAC(strings.TrimSpace(t))
 		if err == nil && !seen[m] {
 			seen[m] = true
 			macs = append(macs, m)
 		}
 	}
-	if chosen != "" {
-		nd, err := s.Node(ctx, chosen)
+	var c *store.Cluster
+	bind := func(nd *store.Node, mac string) (Discovery, error) {
+		if c == nil {
+			var err error
+			if c, err = s.Cluster(ctx); err != nil {
+				return Discovery{}, err
+			}
+		}
+		hadMAC, err := s.mayBind(ctx, c, nd, mac, r.Client)
 		if err != nil {
-			return "", false, err
+			return Discovery{Name: nd.Name, HadMAC: hadMAC}, err
+		}
+		if err := s.setMAC(ctx, nd, mac); err != nil {
+			return Discovery{}, err
+		}
+		return Discovery{Name: nd.Name, Bound: true, HadMAC: hadMAC}, nil
+	}
+	if r.Chosen != "" {
+		nd, err := s.Node(ctx, r.Chosen)
+		if err != nil {
+			return Discovery{}, err
 		}
 		if len(macs) > 0 {
-			if err := s.setMAC(ctx, nd, macs[0]); err != nil {
-				return "", false, err
-			}
-			return nd.Name, true, nil
+			return bind(nd, macs[0])
 		}
-		return nd.Name, false, nil
+		cur, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+		if err != nil {
+			return Discovery{}, err
+		}
+		return Discovery{Name: nd.Name, HadMAC: len(cur) > 0}, nil
 	}
 	if len(macs) == 0 {
-		return "", false, ErrUnknownNode
+		return Discovery{}, ErrUnknownNode
 	}
 	bound, err := s.St.MACsByAddress(ctx, macs)
 	if err != nil {
-		return "", false, err
+		return Discovery{}, err
 	}
 	for _, m := range macs { // in hwdata order
 		for _, b := range bound {
 			if b.MAC == m {
 				var nd store.Node
 				if err := s.St.GetByID(ctx, store.Nodes, b.Node, &nd); err != nil {
-					return "", false, ErrUnknownNode
+					return Discovery{}, ErrUnknownNode
 				}
-				return nd.Name, false, nil
+				return Discovery{Name: nd.Name, HadMAC: true}, nil
 			}
 		}
 	}
 	learned, err := s.St.LearnedMACsByMAC(ctx, macs)
 	if err != nil {
-		return "", false, err
+		return Discovery{}, err
 	}
 	for _, byName := range []bool{true, false} {
 		for _, m := range macs {
@@ -426,20 +459,17 @@ func (s *Service) Discover(ctx context.Context, hwdata []string, chosen string) 
 				}
 				var nodes []store.Node
 				if err := s.St.ListWhere(ctx, store.Nodes, "switch", l.Switch, &nodes); err != nil {
-					return "", false, err
+					return Discovery{}, err
 				}
 				for i := range nodes {
 					if nodes[i].Port != "" && nodes[i].Port == port {
-						if err := s.setMAC(ctx, &nodes[i], m); err != nil {
-							return "", false, err
-						}
-						return nodes[i].Name, true, nil
+						return bind(&nodes[i], m)
 					}
 				}
 			}
 		}
 	}
-	return "", false, ErrUnknownNode
+	return Discovery{}, ErrUnknownNode
 }
 
 // NodeStatusCounts counts nodes by their last status step ("none" when

@@ -163,6 +163,7 @@ type ClusterChange struct {
 	FrontendPort         *int
 	FrontendHTTPS        *string
 	InsecureInstall      *string
+	AllowRebind          *string
 	HTTPSCert            *string
 	HTTPSKey             *string
 	ServerPort           *int
@@ -292,6 +293,13 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 			return err
 		}
 		set["insecure_install"] = b
+	}
+	if o.AllowRebind != nil {
+		b, err := YesNo("allow_rebind", *o.AllowRebind)
+		if err != nil {
+			return err
+		}
+		set["allow_rebind"] = b
 	}
 	files := []struct {
 		key string

@@ -158,23 +158,28 @@ type statusWriter struct {
 
 	mu      sync.Mutex
 	pending map[string]store.StatusUpdate
-	tokens  map[string]string // the last token handed out to each node by this process
+	tokens  map[string]handedToken // the last token handed out to each node by this process
 }
+
+// handedToken is a boot token and the address it was handed to.
+type handedToken struct{ token, addr string }
 
 func newStatusWriter(st *store.Store, log *slog.Logger, now func() time.Time) *statusWriter {
-	return &statusWriter{st: st, log: log, now: now, pending: map[string]store.StatusUpdate{}, tokens: map[string]string{}}
+	return &statusWriter{st: st, log: log, now: now, pending: map[string]store.StatusUpdate{}, tokens: map[string]handedToken{}}
 }
 
-func (w *statusWriter) record(id store.ID, node, step, token string) {
+// record queues a node's status and, when token is not "", the boot token
+// handed to addr.
+func (w *statusWriter) record(id store.ID, node, step, token, addr string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: w.now().UTC()}, Token: token}
+	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: w.now().UTC()}, Token: token, TokenAddr: addr}
 	if old, ok := w.pending[node]; ok && token == "" {
-		u.Token = old.Token
+		u.Token, u.TokenAddr = old.Token, old.TokenAddr
 	}
 	w.pending[node] = u
 	if token != "" {
-		w.tokens[node] = token
+		w.tokens[node] = handedToken{token, addr}
 	}
 }
 
@@ -185,11 +190,13 @@ func (w *statusWriter) pendingCount() int {
 	return len(w.pending)
 }
 
-// token is the last boot token this process handed out to a node.
-func (w *statusWriter) token(node string) string {
+// token is the last boot token this process handed out to a node, and
+// where to; ok is false when it handed none.
+func (w *statusWriter) token(node string) (t handedToken, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.tokens[node]
+	t, ok = w.tokens[node]
+	return t, ok
 }
 
 // statusChunk is how many statuses one write stores.

@@ -51,7 +51,8 @@ var qemuROMs = []string{
 //   - known MAC: iPXE runs the menu, its default "ask" fires after the
 //     menu timeout, discovery identifies node001 by ${mac}, and iPXE
 //     follows the node's boot script: kernel and initrd from /boot/,
-//     imgargs, imgexec; node001's status is boot.request.
+//     imgargs, imgexec; node001's status is boot.request (its address
+//     in the database is 127.0.0.1, where lweb sees the guest).
 //   - unknown MAC (removed by node change --mac with an empty value):
 //     discovery answers 404, the menu prints its error, comes back and asks
 //     again.
@@ -116,7 +117,11 @@ func TestQemuIPXEBoot(t *testing.T) {
 	}
 	luna(t, "cluster", "init", "--frontend_address", "10.0.2.2", "--user", "root", "--path", dir)
 	luna(t, "cluster", "change", "--frontend_port", port)
-	luna(t, "network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	// Every request of the guest reaches lweb from 127.0.0.1 (slirp), so
+	// the node's network is loopback's: node001's BOOTIF address is
+	// 127.0.0.1, and its discoveries come from the node's own address
+	// (docs/lweb.md, "Boot identity").
+	luna(t, "network", "add", "-n", "cluster", "-N", "127.0.0.0", "-P", "8", "--ns_hostname", "master")
 	luna(t, "osimage", "add", "-n", "compute", "-p", img)
 	luna(t, "group", "add", "-n", "compute", "-o", "compute", "-N", "cluster")
 	luna(t, "node", "add", "-g", "compute")

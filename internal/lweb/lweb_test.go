@@ -64,6 +64,12 @@ func (f *fixture) luna(args ...string) string {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, "10.30.0.0", "16")
+}
+
+// newFixtureOn is newFixture with the nodes' boot network at netAddr/prefix.
+func newFixtureOn(t *testing.T, netAddr, prefix string) *fixture {
+	t.Helper()
 	st, db := testutil.Store(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "luna.conf")
@@ -82,7 +88,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.luna("cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
-	f.luna("network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16", "--ns_hostname", "master")
+	f.luna("network", "add", "-n", "cluster", "-N", netAddr, "-P", prefix, "--ns_hostname", "master")
 	f.luna("network", "add", "-n", "ipmi", "-N", "10.31.0.0", "-P", "16", "--ns_hostname", "master")
 	f.luna("osimage", "add", "-n", "compute", "-p", img)
 	f.luna("bmcsetup", "add", "-n", "base")
@@ -110,7 +116,13 @@ func (f *fixture) get(url, client string) *httptest.ResponseRecorder {
 
 func (f *fixture) expect(url string, code int) string {
 	f.t.Helper()
-	rec := f.get(url, "")
+	return f.expectFrom(url, "", code)
+}
+
+// expectFrom is expect for a request from client ("" = httptest's 192.0.2.1).
+func (f *fixture) expectFrom(url, client string, code int) string {
+	f.t.Helper()
+	rec := f.get(url, client)
 	if rec.Code != code {
 		f.t.Fatalf("GET %s: %d, want %d: %s", url, rec.Code, code, rec.Body.String())
 	}
@@ -193,7 +205,8 @@ func TestDiscoveryByMAC(t *testing.T) {
 		t.Fatalf("unpacked image:\n%s", body)
 	}
 	f.pack(true)
-	body := f.expect("/luna?step=discovery&hwdata=asset%20tag|52:54:00:00:00:01|52:54:00:00:00:01|", http.StatusOK)
+	// From the node's own address (its BOOTIF address 10.30.0.1).
+	body := f.expectFrom("/luna?step=discovery&hwdata=asset%20tag|52:54:00:00:00:01|52:54:00:00:00:01|", "10.30.0.1", http.StatusOK)
 	for _, want := range []string{"#!ipxe", "luna.node=node001", "luna.bootproto=static", "luna.mac=52:54:00:00:00:01",
 		"luna.ip=10.30.0.1/16", "luna.hostname=node001.cluster", "imgfetch -n kernel http://10.30.255.254:7050/boot/compute-vmlinuz-5.10.0-9-amd64"} {
 		if !strings.Contains(body, want) {
@@ -203,7 +216,7 @@ func TestDiscoveryByMAC(t *testing.T) {
 	if f.status("node001") != "boot.request" {
 		t.Fatalf("status = %q, want boot.request", f.status("node001"))
 	}
-	body = f.expect("/luna?step=discovery&hwdata=|52:54:00:00:00:01|&type=syslinux", http.StatusOK)
+	body = f.expectFrom("/luna?step=discovery&hwdata=|52:54:00:00:00:01|&type=syslinux", "10.30.0.1", http.StatusOK)
 	if !strings.Contains(body, "KERNEL http://10.30.255.254:7050/boot/compute-vmlinuz-5.10.0-9-amd64") ||
 		!regexp.MustCompile(`luna\.token=[0-9a-f]{32} `).MatchString(body) {
 		t.Fatalf("syslinux script:\n%s", body)
@@ -273,7 +286,7 @@ func TestInstall(t *testing.T) {
 		t.Fatalf("install of an unpacked image: %d, want 404", rec.Code)
 	}
 	f.pack(true)
-	boot := f.expect("/luna?step=discovery&hwdata=|52:54:00:00:00:01|", http.StatusOK)
+	boot := f.expectFrom("/luna?step=discovery&hwdata=|52:54:00:00:00:01|", "10.30.0.1", http.StatusOK)
 	token := regexp.MustCompile(`luna\.token=([0-9a-f]{32})`).FindStringSubmatch(boot)
 	if token == nil {
 		t.Fatalf("no token in the boot script:\n%s", boot)
@@ -343,7 +356,7 @@ func TestStaticAndMetrics(t *testing.T) {
 	}
 	f.expect("/luna.conf", http.StatusNotFound)
 	f.expect("/boot/..%2fluna.conf", http.StatusNotFound)
-	f.expect("/luna?step=discovery&hwdata=|52:54:00:00:00:01|", http.StatusOK)
+	f.expectFrom("/luna?step=discovery&hwdata=|52:54:00:00:00:01|", "10.30.0.1", http.StatusOK)
 	m := f.expect("/metrics", http.StatusOK)
 	for _, want := range []string{`luna_http_requests_total{code="200",route="/boot/"} 1`,
 		`luna_http_requests_total{code="404",route="/boot/"}`, `luna_http_bytes_served_total{dir="boot"} 12`,

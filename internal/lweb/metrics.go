@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,7 @@ func (m *metrics) instrument(log *slog.Logger, clientIP func(*http.Request) stri
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Info("request", "method", r.Method, "uri", r.URL.RequestURI(), "status", rec.code, "client", clientIP(r))
+		log.Info("request", "method", r.Method, "uri", loggedURI(r), "status", rec.code, "client", clientIP(r))
 		route := r.URL.Path
 		switch {
 		case route == "/luna":
@@ -94,4 +95,20 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(nodesDesc, prometheus.GaugeValue, float64(n), st)
 	}
+}
+
+// loggedURI is the request URI with the value of a boot token hidden: the
+// log must not hand out what lets a request act for a node.
+func loggedURI(r *http.Request) string {
+	u := r.URL.RequestURI()
+	if !strings.Contains(r.URL.RawQuery, "token=") {
+		return u
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k == "token" {
+			q[k] = []string{"(hidden)"}
+		}
+	}
+	return r.URL.Path + "?" + q.Encode()
 }

@@ -7,7 +7,6 @@ package lweb
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -161,9 +159,10 @@ func (s *Server) syncCache(ctx context.Context) {
 	}
 }
 
-// record stores a node's status (and boot token), batched when running.
-func (s *Server) record(ctx context.Context, id store.ID, node, step, token string) {
-	s.writer.record(id, node, step, token)
+// record stores a node's status (and the boot token handed to addr),
+// batched when running.
+func (s *Server) record(ctx context.Context, id store.ID, node, step, token, addr string) {
+	s.writer.record(id, node, step, token, addr)
 	if !s.async {
 		s.writer.flush(ctx)
 	}
@@ -314,40 +313,46 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		httpError(w, code, err.Error())
 		return
 	}
-	kind, tokens, hw := d.Kind, d.Tokens, arg(r, "hwdata")
+	client, hw := s.clientIP(r), arg(r, "hwdata")
 	s.syncCache(ctx)
-	chosen := d.Node
-	name, known, bound := "", false, false
-	if chosen == "" {
-		name, known = s.cache.nodeByMAC(d.MACs)
+	var disc luna.Discovery
+	known := false
+	if d.Node == "" {
+		disc.Name, known = s.cache.nodeByMAC(d.MACs)
+		disc.HadMAC = known
 	}
 	if !known {
 		var err error
-		name, bound, err = s.Svc.Discover(ctx, tokens, chosen)
+		disc, err = s.Svc.Discover(ctx, luna.DiscoverRequest{HWData: d.Tokens, Chosen: d.Node, Client: client})
 		var le *luna.Error
 		switch {
 		case errors.Is(err, luna.ErrUnknownNode):
-			s.Log.Info("discovery: unknown node", "hwdata", hw, "client", s.clientIP(r))
+			s.Log.Info("discovery: unknown node", "hwdata", hw, "client", client)
 			httpError(w, http.StatusNotFound, "node not identified")
 			return
-		case errors.As(err, &le) && chosen != "":
+		case errors.Is(err, luna.ErrRebindRefused):
+			s.Log.Warn("discovery refused", "client", client, "err", err)
+			httpError(w, http.StatusForbidden, "forbidden: node "+disc.Name+" is bound to another MAC (or the MAC to another node)")
+			return
+		case errors.As(err, &le) && d.Node != "":
 			httpError(w, http.StatusBadRequest, le.Msg)
 			return
 		case err != nil:
 			s.fail(w, r, err)
 			return
 		}
-		if bound {
+		if disc.Bound {
 			s.cache.invalidate()
 		}
 	}
-	_, rd, err := s.settings(ctx)
+	name := disc.Name
+	c, rd, err := s.settings(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	var p *luna.BootParams
-	if bound { // the snapshot does not have the MAC yet
+	if disc.Bound { // the snapshot does not have the MAC yet
 		p, err = s.Svc.BootParams(ctx, name)
 	} else {
 		p, err = s.cache.bootParams(ctx, name)
@@ -356,57 +361,62 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p.Token = luna.NewToken()
-	body, err := rd.NodeBoot(kind, p)
+	id, err := s.identity(ctx, p.NodeID, name, disc.HadMAC)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.record(ctx, p.NodeID, name, "boot.request", p.Token)
-	s.Log.Debug("boot script", "node", name, "client", s.clientIP(r))
+	p.Token = ""
+	if id.MayHandToken(c, client) {
+		p.Token = luna.NewToken()
+	}
+	body, err := rd.NodeBoot(d.Kind, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Token != "" {
+		s.record(ctx, p.NodeID, name, "boot.request", p.Token, client)
+		s.Log.Debug("boot script", "node", name, "client", client)
+	} else {
+		s.Log.Info("discovery of a node with a MAC from an address that is not the node's: boot script without a boot token, status unchanged",
+			"node", name, "client", client)
+	}
 	writeScript(w, body)
 }
 
-// bootToken is the token of a node's current boot: the one this process
-// handed out last, or else the stored one (handed out before a restart).
-func (s *Server) bootToken(ctx context.Context, id store.ID, name string) (string, error) {
-	if tok := s.writer.token(name); tok != "" {
-		return tok, nil
+// identity is a node's boot identity: its addresses and the token of its
+// current boot (the one this process handed out last, or else the stored
+// one, handed out before a restart or by another lweb).
+func (s *Server) identity(ctx context.Context, id store.ID, name string, hasMAC bool) (*luna.BootIdentity, error) {
+	ips, err := s.cache.nodeIPs(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	var st store.NodeState
-	err := s.Svc.St.GetByID(ctx, store.States, id, &st)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+	b := &luna.BootIdentity{HasMAC: hasMAC, Addrs: ips}
+	if t, ok := s.writer.token(name); ok {
+		b.Token, b.TokenAddr = t.token, t.addr
+		return b, nil
 	}
-	return st.Token, err
+	b.Token, b.TokenAddr, err = s.Svc.BootState(ctx, id)
+	return b, err
 }
 
-// authorized says whether a request may act for a node: it comes from one
-// of the node's addresses or carries the token of its current boot.
-// It returns the node's id.
-func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (store.ID, bool, error) {
+// authorized says whether a request may act for a node (fetch its install
+// script, report its status): it comes from the node or carries the token
+// of its current boot (luna.BootIdentity.MayAct), or the cluster runs open
+// (insecure_install). It returns the node's id and identity.
+func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (store.ID, *luna.BootIdentity, bool, error) {
 	ctx := r.Context()
 	nd, err := s.cache.node(ctx, name)
 	if err != nil {
-		return store.ID{}, false, err
+		return store.ID{}, nil, false, err
 	}
-	if c.InsecureInstall {
-		return nd.ID, true, nil
-	}
-	if tok := arg(r, "token"); tok != "" {
-		want, err := s.bootToken(ctx, nd.ID, name)
-		if err != nil {
-			return store.ID{}, false, err
-		}
-		if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-			return nd.ID, true, nil
-		}
-	}
-	ips, err := s.cache.nodeIPs(ctx, name)
+	id, err := s.identity(ctx, nd.ID, name, true)
 	if err != nil {
-		return store.ID{}, false, err
+		return store.ID{}, nil, false, err
 	}
-	return nd.ID, slices.Contains(ips, s.clientIP(r)), nil
+	return nd.ID, id, c.InsecureInstall || id.MayAct(s.clientIP(r), arg(r, "token")), nil
 }
 
 func (s *Server) install(w http.ResponseWriter, r *http.Request) {
@@ -422,7 +432,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.syncCache(ctx)
-	id, ok, err := s.authorized(r, c, name)
+	id, ident, ok, err := s.authorized(r, c, name)
 	var le *luna.Error
 	switch {
 	case errors.As(err, &le):
@@ -441,7 +451,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "invalid status")
 			return
 		}
-		s.record(ctx, id, name, status, "")
+		s.record(ctx, id, name, status, "", "")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -454,16 +464,13 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "the osimage of node "+name+" is not packed")
 		return
 	}
-	if p.Token, err = s.bootToken(ctx, id, name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	p.Token = ident.Token
 	body, err := rd.InstallScript(p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.record(ctx, id, name, "install.request", "")
+	s.record(ctx, id, name, "install.request", "", "")
 	writeScript(w, body)
 }
 

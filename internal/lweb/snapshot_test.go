@@ -141,8 +141,8 @@ func TestStatusWriterDrain(t *testing.T) {
 	w := newStatusWriter(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	for _, name := range sn.Names() {
 		nd, _ := sn.Node(name)
-		w.record(nd.ID, name, "install.prescript", "")
-		w.record(nd.ID, name, "install.partscript", "tok-"+name)
+		w.record(nd.ID, name, "install.prescript", "", "")
+		w.record(nd.ID, name, "install.partscript", "tok-"+name, "192.0.2.9")
 	}
 	if w.pendingCount() != 3 {
 		t.Fatalf("%d pending, want 3 (one per node)", w.pendingCount())
@@ -155,8 +155,8 @@ func TestStatusWriterDrain(t *testing.T) {
 		if got := f.status(name); got != "install.partscript" {
 			t.Errorf("%s: status %q", name, got)
 		}
-		if w.token(name) != "tok-"+name {
-			t.Errorf("%s: token %q", name, w.token(name))
+		if tok, _ := w.token(name); tok != (handedToken{"tok-" + name, "192.0.2.9"}) {
+			t.Errorf("%s: token %+v", name, tok)
 		}
 	}
 }
@@ -181,7 +181,7 @@ func TestStatusesDoNotUndoNodeChanges(t *testing.T) {
 				return
 			default:
 			}
-			w.record(nd.ID, "node001", "install.download", "")
+			w.record(nd.ID, "node001", "install.download", "", "")
 			w.flush(ctx)
 		}
 	}()

@@ -74,6 +74,8 @@ type StatusUpdate struct {
 	Node   string // for messages
 	Status NodeStatus
 	Token  string
+	// TokenAddr is the address Token was handed to (kept with it).
+	TokenAddr string
 }
 
 // SetNodeStatuses stores many node statuses (NodeState documents) in few
@@ -90,7 +92,7 @@ func (s *Store) SetNodeStatuses(ctx context.Context, ups []StatusUpdate) error {
 		}
 		set := bson.M{"step": u.Status.Step, "time": u.Status.Time}
 		if u.Token != "" {
-			set["token"] = u.Token
+			set["token"], set["token_addr"] = u.Token, u.TokenAddr
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": u.NodeID}).
 			SetUpdate(bson.M{"$set": set}).SetUpsert(true))

@@ -18,6 +18,7 @@ type Cluster struct {
 	HTTPSCert            string `bson:"https_cert"`
 	HTTPSKey             string `bson:"https_key"`
 	InsecureInstall      bool   `bson:"insecure_install"`
+	AllowRebind          bool   `bson:"allow_rebind,omitempty"`
 	ServerPort           int    `bson:"server_port"`
 	TrackerInterval      int    `bson:"tracker_interval"`
 	TrackerMinInterval   int    `bson:"tracker_min_interval"`
@@ -181,6 +182,9 @@ type NodeState struct {
 	Step  string    `bson:"step"`
 	Time  time.Time `bson:"time"`
 	Token string    `bson:"token,omitempty"`
+	// TokenAddr is the address the token was handed to (the discovery's
+	// client): a node without an address of its own may act from there.
+	TokenAddr string `bson:"token_addr,omitempty"`
 }
 
 // MAC binds one MAC address to one node; unique both ways.
