@@ -53,6 +53,7 @@ type cluster struct {
 	st       *store.Store
 	path     string // the cluster path: boot/ and torrents/
 	url      string // http://127.0.0.1:PORT
+	nodeIP   string // node001's BOOTIF address
 	mu       sync.Mutex
 	statuses []string
 	peers    map[string]bool // peer ids that announced to lweb's tracker
@@ -122,7 +123,17 @@ func newClusterOn(t *testing.T, host, netAddr, prefix string) *cluster {
 	c.luna("", "node", "add", "-g", "compute", "-n", "node001")
 	c.luna("", "node", "change", "node001", "--mac", nodeMAC, "--setupbmc", "y")
 
-	srv := &lweb.Server{Svc: luna.NewService(st), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// The test's own requests (c.get) play the node's iPXE: they say they
+	// come from node001's BOOTIF address, as nginx in front of lweb would
+	// (X-Real-IP), so that discovery hands them the node's boot token
+	// (docs/lweb.md, "Boot identity").
+	svc := luna.NewService(st)
+	bp, err := svc.BootParams(context.Background(), "node001")
+	if err != nil || bp.Net4 == nil {
+		t.Fatalf("node001's boot address: %v", err)
+	}
+	c.nodeIP = bp.Net4.IP
+	srv := &lweb.Server{Svc: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), TrustProxy: true}
 	h := srv.Handler()
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
@@ -208,7 +219,12 @@ func (c *cluster) storedStatus() string {
 
 func (c *cluster) get(url string) string {
 	c.t.Helper()
-	resp, err := http.Get(c.url + url)
+	req, err := http.NewRequest(http.MethodGet, c.url+url, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("X-Real-IP", c.nodeIP)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
