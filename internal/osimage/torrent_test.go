@@ -2,10 +2,14 @@ package osimage
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -115,5 +119,53 @@ func TestTorrentParsesBack(t *testing.T) {
 	tor.Pieces = tor.Pieces[:20]
 	if err := tor.Write(io.Discard); err == nil {
 		t.Error("a torrent with missing piece hashes was written")
+	}
+}
+
+// TestWebSeedAria2c: aria2c, with no tracker and no peer, downloads the
+// tarball from the torrent's web seed alone (BEP 19, a directory URL to
+// which the client appends the file name), over a plain HTTP file server
+// as lweb's /torrents/, and checks it against the piece hashes.
+func TestWebSeedAria2c(t *testing.T) {
+	if _, err := exec.LookPath("aria2c"); err != nil {
+		t.Fatal("aria2c is needed: run `make deps` (apt-get install aria2)")
+	}
+	dir := t.TempDir()
+	name := "5d0c9a57-3c55-4f43-9b8e-0d3c9f1e2a77.tgz"
+	data := make([]byte, 2<<20+4321)
+	_, _ = rand.NewChaCha8([32]byte{3}).Read(data)
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/torrents/", http.StripPrefix("/torrents/", http.FileServer(http.Dir(dir))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	pieces, err := HashFile(filepath.Join(dir, name), MinPieceLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tor := Torrent{Name: name, Length: int64(len(data)), Piece: MinPieceLength, Pieces: pieces,
+		Announce: "http://127.0.0.1:9/announce", WebSeed: srv.URL + "/torrents/", Comment: "c", Created: time.Now()}
+	tf := filepath.Join(t.TempDir(), "t.torrent")
+	var buf bytes.Buffer
+	if err := tor.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tf, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "aria2c", "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
+		"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--check-integrity=true",
+		"--console-log-level=warn", "--summary-interval=0", "-d", out, tf)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aria2c: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(filepath.Join(out, name))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (%v)", err)
 	}
 }
