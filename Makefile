@@ -97,5 +97,15 @@ SWARMFLAGS ?= -n 1,8,32,64
 bench-swarm: build
 	$(GO) run ./bench/swarm $(SWARMFLAGS)
 
+# The osimage pack benchmark (docs/BENCHMARKS.md): the tarball writer of
+# `luna osimage pack` against `tar --one-file-system --xattrs --acls -c | pigz`
+# on a generated tree of mixed files (PACKBENCHFLAGS="-dir /usr" for an
+# existing tree), rounds alternating; needs tar and pigz. About 4 minutes
+# on 2 cores; not part of `make test`.
+.PHONY: bench-pack
+PACKBENCHFLAGS ?= -mb 400 -rounds 3
+bench-pack:
+	$(GO) run ./bench/pack $(PACKBENCHFLAGS)
+
 clean:
 	rm -rf bin
