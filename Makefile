@@ -107,5 +107,13 @@ PACKBENCHFLAGS ?= -mb 400 -rounds 3
 bench-pack:
 	$(GO) run ./bench/pack $(PACKBENCHFLAGS)
 
+# The seeder benchmark (docs/BENCHMARKS.md): one aria2c leecher on loopback
+# downloads a 1 GiB image from ltorrent and from aria2c in turn; needs
+# aria2c (make deps). About 3 minutes; not part of `make test`.
+.PHONY: bench-seed
+SEEDBENCHFLAGS ?= -size 1024 -rounds 5
+bench-seed:
+	$(GO) run ./bench/seed $(SEEDBENCHFLAGS)
+
 clean:
 	rm -rf bin

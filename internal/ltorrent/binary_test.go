@@ -17,10 +17,13 @@ import (
 
 // buildBinary builds cmd/ltorrent, so that the signals are those the real
 // program handles.
-func buildBinary(t *testing.T) string {
+func buildBinary(t *testing.T) string { return build(t, "ltorrent") }
+
+// build builds cmd/<name>.
+func build(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ltorrent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/clustervision/luna-go/cmd/ltorrent")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/clustervision/luna-go/cmd/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build ltorrent: %v\n%s", err, out)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -284,4 +285,40 @@ func TestRetireWaitsForDownloads(t *testing.T) {
 		t.Fatalf("the download took %s: too fast to show anything about the 3s soft timeout", took)
 	}
 	waitFor(t, "retired after the download", 15*time.Second, func() bool { return !exists(img.tarball) }, lt.log.String)
+}
+
+// TestLtorrentClientDownloads: the nodes' own client (cmd/ltorrent-client,
+// as the installer runs it) downloads a packed image from ltorrent.
+func TestLtorrentClientDownloads(t *testing.T) {
+	client := build(t, "ltorrent-client")
+	f := newFixture(t)
+	img := f.pack(5<<20+777, "Luna")
+	f.osimage("compute", img)
+	lt := f.start()
+	waitFor(t, "ltorrent announces", 10*time.Second, func() bool { return len(f.serverAnnounces(img.infoHash)) > 0 }, lt.log.String)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, client, "-t", img.torrent, "-f", filepath.Join(dir, "client.pid"), "-d", "1")
+	cmd.Dir = dir
+	cmd.Env = cleanEnv()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, "ltorrent-client completes", 40*time.Second, func() bool {
+		return strings.Contains(out.String(), "complete and verified")
+	}, func() string { return out.String() + "\nltorrent:\n" + lt.log.String() })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Errorf("ltorrent-client after SIGTERM: %v\n%s", err, out.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, img.tarballID+".tgz"))
+	if err != nil || !bytes.Equal(got, img.data) {
+		t.Fatalf("ltorrent-client's copy differs from the tarball (%d bytes, %v)", len(got), err)
+	}
 }
