@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,11 +65,18 @@ func TestRunHTTPSAndGracefulStop(t *testing.T) {
 		"--frontend_address", "127.0.0.1")
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	reload := make(chan os.Signal, 1)
 	done := make(chan error, 1)
 	var logb strings.Builder
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logb}, nil))
+	lw := &lockedWriter{w: &logb}
+	log := slog.New(slog.NewTextHandler(lw, nil))
+	logText := func() string {
+		lw.mu.Lock()
+		defer lw.mu.Unlock()
+		return logb.String()
+	}
 	go func() {
-		done <- Run(ctx, Config{Options: Options{Listen: "127.0.0.1:0", MenuTimeout: time.Second}, Log: log, Getenv: func(k string) string { return f.env[k] }, Ready: func(a string) { ready <- a }, Now: f.clock.Now})
+		done <- Run(ctx, Config{Options: Options{Listen: "127.0.0.1:0", MenuTimeout: time.Second}, Log: log, Getenv: func(k string) string { return f.env[k] }, Ready: func(a string) { ready <- a }, Now: f.clock.Now, Reload: reload})
 	}()
 	var addr string
 	select {
@@ -109,6 +117,25 @@ func TestRunHTTPSAndGracefulStop(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status with insecure_install: %d, want 200", resp.StatusCode)
+	}
+	// A reload (SIGHUP in cmd/lweb) reads the settings again at once, with
+	// no time passing.
+	f.luna("cluster", "change", "--insecure_install", "n")
+	reload <- syscall.SIGHUP
+	for !strings.Contains(logText(), "reloaded") {
+		select {
+		case err := <-done:
+			t.Fatalf("lweb stopped: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	resp, err = client.Get("https://" + addr + "/luna?step=install&node=node001&status=install.unpack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status after insecure_install n and a reload: %d, want 403", resp.StatusCode)
 	}
 	cancel()
 	select {
