@@ -7,13 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) bmcsetupCmd() *cobra.Command {
 	return object("bmcsetup", "BMCSetup operations",
 		a.bmcsetupList(), a.bmcsetupShow(), a.bmcsetupAdd(), a.bmcsetupChange(),
-		a.renameCmd(store.BMCSetups, luna.ObjectName), a.bmcsetupDelete())
+		a.renameCmd(luna.BMCSetups, luna.ObjectName), a.bmcsetupDelete())
 }
 
 // BMCSetupView is a bmcsetup in -o json.
@@ -27,7 +26,7 @@ type bmcsetupView struct {
 	Comment     string `json:"comment"`
 }
 
-func toBMCView(b store.BMCSetup) bmcsetupView {
+func toBMCView(b luna.BMCSetup) bmcsetupView {
 	return bmcsetupView{Name: b.Name, User: b.User, Password: b.Password, UserID: b.UserID,
 		NetChannel: b.NetChannel, MgmtChannel: b.MgmtChannel, Comment: b.Comment}
 }
@@ -40,8 +39,8 @@ func (a *app) bmcsetupList() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var all []store.BMCSetup
-		if err := s.St.List(ctx, store.BMCSetups, &all); err != nil {
+		all, err := s.ListBMCSetups(ctx)
+		if err != nil {
 			return err
 		}
 		views := []bmcsetupView{}
@@ -70,7 +69,7 @@ func (a *app) bmcsetupShow() *cobra.Command {
 			return err
 		}
 		if boolOpt(cmd, "raw") {
-			raw, err := s.Raw(ctx, store.BMCSetups, name)
+			raw, err := s.Raw(ctx, luna.BMCSetups, name)
 			if err != nil {
 				return err
 			}

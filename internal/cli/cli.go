@@ -19,7 +19,6 @@ import (
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 	"github.com/clustervision/luna-go/internal/textinput"
 )
 
@@ -115,7 +114,7 @@ func oneLine(s string) string {
 
 func (a *app) close() {
 	if a.svc != nil {
-		_ = a.svc.St.Close(context.Background())
+		_ = a.svc.Close(context.Background())
 	}
 }
 
@@ -132,15 +131,15 @@ func (a *app) service(ctx context.Context) (*luna.Service, error) {
 	if err != nil {
 		return nil, luna.Errorf("%v", err)
 	}
-	var opts []store.Option
+	var opts []luna.OpenOption
 	if a.debug {
-		opts = append(opts, store.WithCommandLog(a.log))
+		opts = append(opts, luna.WithCommandLog(a.log))
 	}
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout, opts...)
+	svc, err := luna.Open(ctx, cfg, timeout, opts...)
 	if err != nil {
 		return nil, luna.Errorf("%s", err.Error())
 	}
-	a.svc = luna.NewService(st)
+	a.svc = svc
 	a.svc.Getenv = a.io.Getenv
 	a.svc.Warn = func(msg string) { fmt.Fprintf(a.io.Err, "WARNING: %s\n", msg) }
 	return a.svc, nil

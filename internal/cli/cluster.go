@@ -8,7 +8,6 @@ import (
 
 	"github.com/clustervision/luna-go/internal/bootnet"
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
@@ -47,7 +46,7 @@ func orDefault(v, def int) int {
 }
 
 // clusterFields are the rows of `cluster show`, empty values as "-".
-func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *store.Cluster) map[string]string {
+func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *luna.Cluster) map[string]string {
 	itoa := strconv.Itoa
 	m := map[string]string{
 		"nodeprefix": c.NodePrefix, "nodedigits": itoa(c.NodeDigits), "user": c.User, "path": c.Path,
@@ -90,7 +89,7 @@ func (a *app) clusterShow() *cobra.Command {
 		}
 		switch {
 		case boolOpt(cmd, "raw"):
-			raw, err := s.Raw(ctx, store.Clusters, luna.ClusterName)
+			raw, err := s.Raw(ctx, luna.Clusters, luna.ClusterName)
 			if err != nil {
 				return err
 			}

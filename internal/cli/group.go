@@ -9,13 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) groupCmd() *cobra.Command {
 	return object("group", "Group operations",
 		a.groupList(), a.groupShow(), a.groupAdd(), a.groupChange(), a.groupClone(),
-		a.renameCmd(store.Groups, luna.ObjectName), a.groupDelete())
+		a.renameCmd(luna.Groups, luna.ObjectName), a.groupDelete())
 }
 
 // ifacesCell is the 1.2 interfaces cell: "[IF]:" padded to the longest
@@ -96,7 +95,7 @@ func (a *app) groupShow() *cobra.Command {
 			return usagef("only one of --raw, --osimage, --prescript, --postscript, --partscript, --bmcsetup, --interface, --comment may be given")
 		}
 		if boolOpt(cmd, "raw") {
-			raw, err := s.Raw(ctx, store.Groups, name)
+			raw, err := s.Raw(ctx, luna.Groups, name)
 			if err != nil {
 				return err
 			}

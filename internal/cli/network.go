@@ -7,13 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) networkCmd() *cobra.Command {
 	return object("network", "Network operations",
 		a.networkList(), a.networkShow(), a.networkAdd(), a.networkChange(),
-		a.renameCmd(store.Networks, luna.DomainName), a.networkDelete())
+		a.renameCmd(luna.Networks, luna.DomainName), a.networkDelete())
 }
 
 func (a *app) networkList() *cobra.Command {
@@ -37,7 +36,7 @@ func (a *app) networkShow() *cobra.Command {
 			return err
 		}
 		if boolOpt(cmd, "raw") {
-			raw, err := s.Raw(ctx, store.Networks, name)
+			raw, err := s.Raw(ctx, luna.Networks, name)
 			if err != nil {
 				return err
 			}

@@ -11,13 +11,12 @@ import (
 
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/render"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) nodeCmd() *cobra.Command {
 	return object("node", "Node operations",
 		a.nodeList(), a.nodeShow(), a.nodeAdd(), a.nodeChange(),
-		a.renameCmd(store.Nodes, luna.HostName), a.nodeDelete())
+		a.renameCmd(luna.Nodes, luna.HostName), a.nodeDelete())
 }
 
 // nodeIPsCell is one line per interface with an address: "IF:" padded to
@@ -173,7 +172,7 @@ func (a *app) printOneLine(header []string, views []luna.NodeView) error {
 
 func (a *app) nodeShow() *cobra.Command {
 	return hostlistShow[luna.NodeView]{
-		coll: store.Nodes,
+		coll: luna.Nodes,
 		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.NodeView, error) {
 			return s.NodeViews(ctx, "", names)
 		},

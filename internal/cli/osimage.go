@@ -9,13 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) osimageCmd() *cobra.Command {
 	return object("osimage", "OsImage operations",
 		a.osimageList(), a.osimageShow(), a.osimageAdd(), a.osimageChange(), a.osimageClone(), a.osimagePack(),
-		a.renameCmd(store.OSImages, luna.ObjectName), a.osimageDelete())
+		a.renameCmd(luna.OSImages, luna.ObjectName), a.osimageDelete())
 }
 
 func (a *app) osimageList() *cobra.Command {
@@ -65,7 +64,7 @@ func (a *app) osimageShow() *cobra.Command {
 			return err
 		}
 		if boolOpt(cmd, "raw") {
-			raw, err := s.Raw(ctx, store.OSImages, name)
+			raw, err := s.Raw(ctx, luna.OSImages, name)
 			if err != nil {
 				return err
 			}

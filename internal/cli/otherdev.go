@@ -8,13 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) otherdevCmd() *cobra.Command {
 	return object("otherdev", "Other devices operations",
 		a.otherdevList(), a.otherdevShow(), a.otherdevAdd(), a.otherdevChange(),
-		a.renameCmd(store.OtherDevs, luna.HostName), a.otherdevDelete())
+		a.renameCmd(luna.OtherDevs, luna.HostName), a.otherdevDelete())
 }
 
 // connectedCell is one line per network: "[net]:" padded to the longest
@@ -43,7 +42,7 @@ func (a *app) otherdevList() *cobra.Command {
 
 func (a *app) otherdevShow() *cobra.Command {
 	return hostlistShow[luna.OtherDevView]{
-		coll: store.OtherDevs,
+		coll: luna.OtherDevs,
 		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.OtherDevView, error) {
 			return s.OtherDevViews(ctx, names...)
 		},

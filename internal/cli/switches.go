@@ -9,13 +9,12 @@ import (
 
 	"github.com/clustervision/luna-go/internal/hostlist"
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 func (a *app) switchCmd() *cobra.Command {
 	return object("switch", "Switch operations",
 		a.switchList(), a.switchShow(), a.switchAdd(), a.switchChange(),
-		a.renameCmd(store.Switches, luna.HostName), a.switchDelete())
+		a.renameCmd(luna.Switches, luna.HostName), a.switchDelete())
 }
 
 // expand is hostlist expansion of a name argument, as a runtime error.
@@ -35,7 +34,7 @@ func (a *app) switchList() *cobra.Command {
 
 func (a *app) switchShow() *cobra.Command {
 	return hostlistShow[luna.SwitchView]{
-		coll: store.Switches,
+		coll: luna.Switches,
 		views: func(ctx context.Context, s *luna.Service, names []string) ([]luna.SwitchView, error) {
 			return s.SwitchViews(ctx, names...)
 		},

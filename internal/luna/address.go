@@ -19,7 +19,7 @@ func subnet(n *store.Network) (ipam.Network, error) {
 
 // usedSet reads the claimed offsets of a network.
 func (s *Service) usedSet(ctx context.Context, n *store.Network, sub ipam.Network) (*ipam.Set, error) {
-	keys, err := s.St.UsedOffsets(ctx, n.ID)
+	keys, err := s.st.UsedOffsets(ctx, n.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (s *Service) usedSet(ctx context.Context, n *store.Network, sub ipam.Networ
 // current holder when the address is taken.
 func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset, kind string, owner store.ID, iface string) error {
 	a := store.Address{ID: store.NewID(), Network: n.ID, Offset: off.Key(), Kind: kind, Owner: owner, Iface: iface}
-	err := s.St.Insert(ctx, store.Addresses, a)
+	err := s.st.Insert(ctx, store.Addresses, a)
 	if errors.Is(err, store.ErrExists) {
 		sub, _ := subnet(n)
 		ip, _ := sub.AddrAt(off)
@@ -48,7 +48,7 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.dropClaim(ctx, a.ID) })
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil {
-		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.St.DeleteAddress(ctx, a.ID) })
+		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.st.DeleteAddress(ctx, a.ID) })
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 // other. The caller releases its claims when this fails.
 func (s *Service) confirmNetwork(ctx context.Context, n *store.Network) error {
 	var now store.Network
-	err := s.St.GetByID(ctx, store.Networks, n.ID, &now)
+	err := s.st.GetByID(ctx, store.Networks, n.ID, &now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Failf("Network '%s' was deleted at the same time", n.Name)
@@ -95,11 +95,11 @@ func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam
 			return ipam.Offset{}, Failf("Cannot get next IP. No free IPs available in network '%s'", n.Name)
 		}
 		a := store.Address{ID: store.NewID(), Network: n.ID, Offset: off.Key(), Kind: kind, Owner: owner, Iface: iface}
-		err := s.St.Insert(ctx, store.Addresses, a)
+		err := s.st.Insert(ctx, store.Addresses, a)
 		set.Add(off)
 		if err == nil {
 			if err := s.confirmNetwork(ctx, n); err != nil {
-				return ipam.Offset{}, s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.St.DeleteAddress(ctx, a.ID) })
+				return ipam.Offset{}, s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.st.DeleteAddress(ctx, a.ID) })
 			}
 			return off, nil
 		}
@@ -112,7 +112,7 @@ func (s *Service) claimNextFree(ctx context.Context, n *store.Network, set *ipam
 
 // holder describes who holds an address, for messages.
 func (s *Service) holder(ctx context.Context, network store.ID, off ipam.Offset) string {
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &network, Offset: off.Key()})
+	addrs, err := s.st.FindAddresses(ctx, store.AddressFilter{Network: &network, Offset: off.Key()})
 	if err != nil || len(addrs) == 0 {
 		return "another object"
 	}
@@ -137,7 +137,7 @@ func (s *Service) holder(ctx context.Context, network store.ID, off ipam.Offset)
 	var d struct {
 		Name string `bson:"name"`
 	}
-	if err := s.St.GetByID(ctx, coll, a.Owner, &d); err != nil {
+	if err := s.st.GetByID(ctx, coll, a.Owner, &d); err != nil {
 		return coll
 	}
 	return fmt.Sprintf("%s '%s'", a.Kind, d.Name)
@@ -163,7 +163,7 @@ func addressText(n *store.Network, key string) string {
 
 // switchAddresses returns each switch's address (addressText) by switch id.
 func (s *Service) switchAddresses(ctx context.Context, nets map[store.ID]*store.Network) (map[store.ID]string, error) {
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindSwitch})
+	addrs, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindSwitch})
 	if err != nil {
 		return nil, err
 	}

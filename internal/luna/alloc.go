@@ -40,7 +40,7 @@ func (s *Service) allocateMany(ctx context.Context, n *store.Network, kind strin
 			ids[i] = a.ID
 		}
 		return nil, s.undo(ctx, err, fmt.Sprintf("%d address claims in network '%s'", len(ids), n.Name),
-			func(ctx context.Context) error { return s.St.DeleteIDs(ctx, store.Addresses, ids) })
+			func(ctx context.Context) error { return s.st.DeleteIDs(ctx, store.Addresses, ids) })
 	}
 	for retries := 0; len(reqs) > 0; retries++ {
 		if retries > maxClaimRetries {
@@ -62,7 +62,7 @@ func (s *Service) allocateMany(ctx context.Context, n *store.Network, kind strin
 		for i := range batch {
 			docs[i] = batch[i]
 		}
-		k, err := s.St.InsertMany(ctx, store.Addresses, docs)
+		k, err := s.st.InsertMany(ctx, store.Addresses, docs)
 		if err != nil && !errors.Is(err, store.ErrExists) {
 			k = len(batch) // interrupted or lost: any of them may be stored
 		}
@@ -91,7 +91,7 @@ func (s *Service) releaseAddresses(ctx context.Context, addrs []store.Address) e
 	for i, a := range addrs {
 		ids[i] = a.ID
 	}
-	return s.St.DeleteIDs(ctx, store.Addresses, ids)
+	return s.st.DeleteIDs(ctx, store.Addresses, ids)
 }
 
 // maxSyncPasses bounds syncNodeClaims on a group that keeps changing.
@@ -130,7 +130,7 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 			return Failf("The interfaces of the group keep changing; try again")
 		}
 		var g store.Group
-		if err := s.St.GetByID(ctx, store.Groups, groupID, &g); err != nil {
+		if err := s.st.GetByID(ctx, store.Groups, groupID, &g); err != nil {
 			return err
 		}
 		slots := map[slotKey]bool{}
@@ -151,7 +151,7 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 		var claims []store.Address
 		switch {
 		case owners == nil:
-			all, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+			all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
 			if err != nil {
 				return err
 			}
@@ -162,11 +162,11 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 			}
 		case len(owners) <= maxSyncOwners:
 			var err error
-			if claims, err = s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners}); err != nil {
+			if claims, err = s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners}); err != nil {
 				return err
 			}
 		default: // one scan instead of a long $in
-			all, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+			all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
 			if err != nil {
 				return err
 			}
@@ -179,9 +179,9 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 		var nodes []store.Node
 		var err error
 		if owners != nil && len(owners) <= maxSyncOwners {
-			err = s.St.ListIDs(ctx, store.Nodes, owners, &nodes)
+			err = s.st.ListIDs(ctx, store.Nodes, owners, &nodes)
 		} else {
-			err = s.St.ListWhere(ctx, store.Nodes, "group", groupID, &nodes)
+			err = s.st.ListWhere(ctx, store.Nodes, "group", groupID, &nodes)
 		}
 		if err != nil {
 			return err
@@ -201,7 +201,7 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 				if !exists[id] {
 					// Not in the group now: gone, or moved (then not ours).
 					var nd store.Node
-					if err := s.St.GetByID(ctx, store.Nodes, id, &nd); err == nil {
+					if err := s.st.GetByID(ctx, store.Nodes, id, &nd); err == nil {
 						exists[id] = true
 					} else if !errors.Is(err, store.ErrNotFound) {
 						return err
@@ -269,7 +269,7 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 		}
 		for _, w := range wants {
 			var n store.Network
-			if err := s.St.GetByID(ctx, store.Networks, w.key.net, &n); err != nil {
+			if err := s.st.GetByID(ctx, store.Networks, w.key.net, &n); err != nil {
 				return err
 			}
 			if _, err := s.allocateMany(ctx, &n, store.KindNode, w.reqs); err != nil {
@@ -295,5 +295,5 @@ func (s *Service) writeAddrCopies(ctx context.Context, nodes []store.Node, membe
 			copies[nd.ID] = v
 		}
 	}
-	return s.St.SetNodeAddrs(ctx, copies)
+	return s.st.SetNodeAddrs(ctx, copies)
 }

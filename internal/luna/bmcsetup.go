@@ -98,7 +98,7 @@ func (s *Service) changeBMCSetup(ctx context.Context, id store.ID, name string, 
 	if err := s.byID(ctx, store.BMCSetups, id, name, &b); err != nil {
 		return err
 	}
-	return s.St.Set(ctx, store.BMCSetups, b.ID, set)
+	return s.st.Set(ctx, store.BMCSetups, b.ID, set)
 }
 
 // BMCSetup loads a bmcsetup by name.

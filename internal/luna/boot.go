@@ -140,17 +140,17 @@ func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContex
 		return nil, err
 	}
 	nc := &nodeContext{cluster: c, node: nd, group: &store.Group{}, image: &store.OSImage{}}
-	if err := s.St.GetByID(ctx, store.Groups, nd.Group, nc.group); err != nil {
+	if err := s.st.GetByID(ctx, store.Groups, nd.Group, nc.group); err != nil {
 		return nil, err
 	}
-	if err := s.St.GetByID(ctx, store.OSImages, nc.group.OSImage, nc.image); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.st.GetByID(ctx, store.OSImages, nc.group.OSImage, nc.image); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	if nc.nets, err = s.networksByID(ctx); err != nil {
 		return nil, err
 	}
 	nc.addrs = store.NodeAddrs(nd)
-	macs, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+	macs, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -158,14 +158,14 @@ func (s *Service) loadNodeContext(ctx context.Context, name string) (*nodeContex
 		nc.mac = macs[0].MAC
 	}
 	var st store.NodeState
-	if err := s.St.GetByID(ctx, store.States, nd.ID, &st); err == nil {
+	if err := s.st.GetByID(ctx, store.States, nd.ID, &st); err == nil {
 		nc.token = st.Token
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	if nc.group.BMCSetup != nil {
 		var b store.BMCSetup
-		if err := s.St.GetByID(ctx, store.BMCSetups, *nc.group.BMCSetup, &b); err == nil {
+		if err := s.st.GetByID(ctx, store.BMCSetups, *nc.group.BMCSetup, &b); err == nil {
 			nc.bmc = &b
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -302,7 +302,7 @@ func (s *Service) NodeNames(ctx context.Context) ([]string, error) {
 	var nodes []struct {
 		Name string `bson:"name"`
 	}
-	if err := s.St.List(ctx, store.Nodes, &nodes); err != nil {
+	if err := s.st.List(ctx, store.Nodes, &nodes); err != nil {
 		return nil, err
 	}
 	out := make([]string, len(nodes))
@@ -324,7 +324,7 @@ func (s *Service) SetNodeStatus(ctx context.Context, name, step string) error {
 	if err != nil {
 		return err
 	}
-	return s.St.SetNodeStatuses(ctx, []store.StatusUpdate{{NodeID: nd.ID, Node: name, Status: store.NodeStatus{Step: step, Time: s.Now().UTC()}}})
+	return s.st.SetNodeStatuses(ctx, []store.StatusUpdate{{NodeID: nd.ID, Node: name, Status: store.NodeStatus{Step: step, Time: s.Now().UTC()}}})
 }
 
 // NewToken returns a fresh per-boot token: lweb puts it on the node's kernel
@@ -419,7 +419,7 @@ func (s *Service) Discover(ctx context.Context, r DiscoverRequest) (Discovery, e
 		if len(macs) > 0 {
 			return bind(nd, macs[0])
 		}
-		cur, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+		cur, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
 		if err != nil {
 			return Discovery{}, err
 		}
@@ -428,7 +428,7 @@ func (s *Service) Discover(ctx context.Context, r DiscoverRequest) (Discovery, e
 	if len(macs) == 0 {
 		return Discovery{}, ErrUnknownNode
 	}
-	bound, err := s.St.MACsByAddress(ctx, macs)
+	bound, err := s.st.MACsByAddress(ctx, macs)
 	if err != nil {
 		return Discovery{}, err
 	}
@@ -436,14 +436,14 @@ func (s *Service) Discover(ctx context.Context, r DiscoverRequest) (Discovery, e
 		for _, b := range bound {
 			if b.MAC == m {
 				var nd store.Node
-				if err := s.St.GetByID(ctx, store.Nodes, b.Node, &nd); err != nil {
+				if err := s.st.GetByID(ctx, store.Nodes, b.Node, &nd); err != nil {
 					return Discovery{}, ErrUnknownNode
 				}
 				return Discovery{Name: nd.Name, HadMAC: true}, nil
 			}
 		}
 	}
-	learned, err := s.St.LearnedMACsByMAC(ctx, macs)
+	learned, err := s.st.LearnedMACsByMAC(ctx, macs)
 	if err != nil {
 		return Discovery{}, err
 	}
@@ -458,7 +458,7 @@ func (s *Service) Discover(ctx context.Context, r DiscoverRequest) (Discovery, e
 					port = l.PortName
 				}
 				var nodes []store.Node
-				if err := s.St.ListWhere(ctx, store.Nodes, "switch", l.Switch, &nodes); err != nil {
+				if err := s.st.ListWhere(ctx, store.Nodes, "switch", l.Switch, &nodes); err != nil {
 					return Discovery{}, err
 				}
 				for i := range nodes {
@@ -478,10 +478,10 @@ func (s *Service) NodeStatusCounts(ctx context.Context) (map[string]int, error) 
 	var nodes []struct {
 		ID store.ID `bson:"_id"`
 	}
-	if err := s.St.List(ctx, store.Nodes, &nodes); err != nil {
+	if err := s.st.List(ctx, store.Nodes, &nodes); err != nil {
 		return nil, err
 	}
-	states, err := s.St.NodeStates(ctx, nil)
+	states, err := s.st.NodeStates(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ var ErrRebindRefused = errors.New("rebinding refused")
 // was handed to ("" when none was).
 func (s *Service) BootState(ctx context.Context, id store.ID) (token, addr string, err error) {
 	var st store.NodeState
-	err = s.St.GetByID(ctx, store.States, id, &st)
+	err = s.st.GetByID(ctx, store.States, id, &st)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", "", nil
 	}
@@ -82,7 +82,7 @@ func (s *Service) BootState(ctx context.Context, id store.ID) (token, addr strin
 
 // bootIdentity reads a node's boot identity from the store.
 func (s *Service) bootIdentity(ctx context.Context, nd *store.Node) (*BootIdentity, error) {
-	macs, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+	macs, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (s *Service) bootIdentity(ctx context.Context, nd *store.Node) (*BootIdenti
 // either needs the request to come from nd or the cluster's allow_rebind.
 // It says whether nd had a MAC before.
 func (s *Service) mayBind(ctx context.Context, c *store.Cluster, nd *store.Node, mac, client string) (hadMAC bool, err error) {
-	cur, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+	cur, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
 	if err != nil {
 		return false, err
 	}
@@ -110,7 +110,7 @@ func (s *Service) mayBind(ctx context.Context, c *store.Cluster, nd *store.Node,
 	if hadMAC && cur[0].MAC == mac {
 		return true, nil
 	}
-	owners, err := s.St.MACsByAddress(ctx, []string{mac})
+	owners, err := s.st.MACsByAddress(ctx, []string{mac})
 	if err != nil {
 		return hadMAC, err
 	}
@@ -130,7 +130,7 @@ func (s *Service) mayBind(ctx context.Context, c *store.Cluster, nd *store.Node,
 	}
 	other := owners[0].Node.Hex()
 	var o store.Node
-	if s.St.GetByID(ctx, store.Nodes, owners[0].Node, &o) == nil {
+	if s.st.GetByID(ctx, store.Nodes, owners[0].Node, &o) == nil {
 		other = o.Name
 	}
 	return false, fmt.Errorf("%w: MAC %s belongs to node %s; a discovery from %s cannot give it to node %s (luna node change %s --mac %s, or luna cluster change --allow_rebind y)",

@@ -325,7 +325,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	if o.Comment != nil {
 		set["comment"] = *o.Comment
 	}
-	return s.St.Set(ctx, store.Clusters, c.ID, set)
+	return s.st.Set(ctx, store.Clusters, c.ID, set)
 }
 
 // YesNo reads the y/yes/n/no choices of 1.2's boolean options.
@@ -361,7 +361,7 @@ func (s *Service) DeleteCluster(ctx context.Context, force bool) error {
 		return err
 	}
 	if force {
-		return s.St.DropDatabase(ctx)
+		return s.st.DropDatabase(ctx)
 	}
 	var users []store.Ref
 	for _, coll := range []string{store.Networks, store.OSImages, store.BMCSetups, store.Groups, store.Nodes, store.Switches, store.OtherDevs} {
@@ -369,7 +369,7 @@ func (s *Service) DeleteCluster(ctx context.Context, force bool) error {
 			ID   store.ID `bson:"_id"`
 			Name string   `bson:"name"`
 		}
-		if err := s.St.List(ctx, coll, &docs); err != nil {
+		if err := s.st.List(ctx, coll, &docs); err != nil {
 			return err
 		}
 		for _, d := range docs {
@@ -383,7 +383,7 @@ func (s *Service) DeleteCluster(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	return s.St.Delete(ctx, store.Clusters, c.ID)
+	return s.st.Delete(ctx, store.Clusters, c.ID)
 }
 
 // ClusterURL is proto://frontend_address:frontend_port, as put in scripts.
@@ -412,7 +412,7 @@ type LearnedMACRow struct {
 // ListMACs joins the MACs learned from the switches with the nodes that own them.
 func (s *Service) ListMACs(ctx context.Context) ([]LearnedMACRow, error) {
 	var switches []store.Switch
-	if err := s.St.List(ctx, store.Switches, &switches); err != nil {
+	if err := s.st.List(ctx, store.Switches, &switches); err != nil {
 		return nil, err
 	}
 	if len(switches) == 0 {
@@ -422,7 +422,7 @@ func (s *Service) ListMACs(ctx context.Context) ([]LearnedMACRow, error) {
 	for _, sw := range switches {
 		swName[sw.ID] = sw.Name
 	}
-	learned, err := s.St.LearnedMACs(ctx)
+	learned, err := s.st.LearnedMACs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +430,7 @@ func (s *Service) ListMACs(ctx context.Context) ([]LearnedMACRow, error) {
 	for i, l := range learned {
 		macs[i] = l.MAC
 	}
-	owners, err := s.St.MACsByAddress(ctx, macs)
+	owners, err := s.st.MACsByAddress(ctx, macs)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +442,7 @@ func (s *Service) ListMACs(ctx context.Context) ([]LearnedMACRow, error) {
 	}
 	var nodes []store.Node
 	if len(nodeIDs) > 0 {
-		if err := s.St.ListIDs(ctx, store.Nodes, nodeIDs, &nodes); err != nil {
+		if err := s.st.ListIDs(ctx, store.Nodes, nodeIDs, &nodes); err != nil {
 			return nil, err
 		}
 	}
@@ -505,7 +505,7 @@ func (s *Service) DHCPRange(ctx context.Context, c *store.Cluster) (network, sta
 		return "", "", ""
 	}
 	var n store.Network
-	if err := s.St.GetByID(ctx, store.Networks, *c.DHCPNet, &n); err != nil {
+	if err := s.st.GetByID(ctx, store.Networks, *c.DHCPNet, &n); err != nil {
 		return "", "", ""
 	}
 	return n.Name, addressText(&n, c.DHCPRangeStart), addressText(&n, c.DHCPRangeEnd)

@@ -159,7 +159,7 @@ func TestConcurrentClaimLowest(t *testing.T) {
 	if free := set.Free(); len(free) != 1 || free[0] != want[0] {
 		t.Errorf("free ranges %v, want %v", free, want)
 	}
-	if c, err := s.St.Count(ctx, store.Addresses); err != nil || c != 101 {
+	if c, err := s.st.Count(ctx, store.Addresses); err != nil || c != 101 {
 		t.Errorf("%d claims stored (%v), want 101 (100 and the name server's)", c, err)
 	}
 }
@@ -207,7 +207,7 @@ func TestConcurrentOverlappingNetworks(t *testing.T) {
 		t.Fatalf("%d adds succeeded; networks stored: %v", won, got)
 	}
 	// What failed left no name server claim behind.
-	if c, _ := s.St.Count(ctx, store.Addresses); c != int64(won) {
+	if c, _ := s.st.Count(ctx, store.Addresses); c != int64(won) {
 		t.Errorf("%d claims for %d networks", c, won)
 	}
 }
@@ -245,7 +245,7 @@ func TestConcurrentOverlappingMoves(t *testing.T) {
 		}
 	}
 	var nets []store.Network
-	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+	if err := s.st.List(ctx, store.Networks, &nets); err != nil {
 		t.Fatal(err)
 	}
 	for i := range nets {
@@ -272,7 +272,7 @@ func TestSyncNodeClaims(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.St.Insert(ctx, store.OSImages, store.OSImage{ID: store.NewID(), Name: "img"}); err != nil {
+	if err := s.st.Insert(ctx, store.OSImages, store.OSImage{ID: store.NewID(), Name: "img"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []GroupAdd{{Name: "compute", OSImage: "img", Network: "cluster", BMCNetwork: "ipmi"}, {Name: "other", OSImage: "img", Network: "cluster"}} {
@@ -300,7 +300,7 @@ func TestSyncNodeClaims(t *testing.T) {
 	claim := func(net *store.Network, off uint64, owner store.ID, iface string) {
 		t.Helper()
 		a := store.Address{ID: store.NewID(), Network: net.ID, Offset: ipam.OffsetFrom(off).Key(), Kind: store.KindNode, Owner: owner, Iface: iface}
-		if err := s.St.Insert(ctx, store.Addresses, a); err != nil {
+		if err := s.st.Insert(ctx, store.Addresses, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -310,12 +310,12 @@ func TestSyncNodeClaims(t *testing.T) {
 	// of another group, has one that is not compute's business.
 	claim(cluster, 100, node("n1"), boot)
 	n2, n3 := node("n2"), node("n3")
-	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &n2, Network: &cluster.ID}); err != nil {
+	if _, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Owner: &n2, Network: &cluster.ID}); err != nil {
 		t.Fatal(err)
 	}
 	claim(cluster, 202, n2, boot)
 	claim(cluster, 201, n2, boot)
-	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &n3, Network: &ipmi.ID}); err != nil {
+	if _, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Owner: &n3, Network: &ipmi.ID}); err != nil {
 		t.Fatal(err)
 	}
 	claim(ipmi, 300, node("n4"), "no-such-interface")
@@ -328,7 +328,7 @@ func TestSyncNodeClaims(t *testing.T) {
 	if err := s.syncNodeClaims(ctx, g.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
+	addrs, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
 	if err != nil {
 		t.Fatal(err)
 	}

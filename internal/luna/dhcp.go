@@ -126,7 +126,7 @@ func (s *Service) configureDHCP(ctx context.Context, id store.ID, o DHCPOptions)
 		c.DHCPNet, c.DHCPRangeStart, c.DHCPRangeEnd = &n.ID, start.Key(), end.Key()
 	} else {
 		n = &store.Network{}
-		if err := s.St.GetByID(ctx, store.Networks, *c.DHCPNet, n); err != nil {
+		if err := s.st.GetByID(ctx, store.Networks, *c.DHCPNet, n); err != nil {
 			return nil, err
 		}
 		if _, err := dhcpFrontend(n, c.FrontendAddress); err != nil {
@@ -134,7 +134,7 @@ func (s *Service) configureDHCP(ctx context.Context, id store.ID, o DHCPOptions)
 		}
 	}
 	if len(set) > 0 {
-		if err := s.St.Set(ctx, store.Clusters, c.ID, set); err != nil {
+		if err := s.st.Set(ctx, store.Clusters, c.ID, set); err != nil {
 			return nil, err
 		}
 	}
@@ -205,7 +205,7 @@ func dhcpRange(n *store.Network, frontend, startText, endText string) (start, en
 // reservation, ...) undoes the new claims and names its holder; the old
 // range stays as it was.
 func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store.Network, start, end ipam.Offset) error {
-	held, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindDHCP})
+	held, err := s.st.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindDHCP})
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store
 	const chunk = 1000
 	for i := 0; i < len(docs); i += chunk {
 		j := min(i+chunk, len(docs))
-		k, err := s.St.InsertMany(ctx, store.Addresses, docs[i:j])
+		k, err := s.st.InsertMany(ctx, store.Addresses, docs[i:j])
 		if err != nil && !errors.Is(err, store.ErrExists) {
 			k = j - i // interrupted or lost: any of them may be stored
 		}
@@ -254,7 +254,7 @@ func (s *Service) claimDHCPRange(ctx context.Context, c *store.Cluster, n *store
 // releaseOldDHCP drops the range claims outside the stored range: those of
 // a previous range, in this network or another.
 func (s *Service) releaseOldDHCP(ctx context.Context, net store.ID, start, end string) error {
-	all, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindDHCP})
+	all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindDHCP})
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 		return nil, Failf("named_zone_dir should be configured")
 	}
 	var nets []store.Network
-	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+	if err := s.st.List(ctx, store.Networks, &nets); err != nil {
 		return nil, err
 	}
 	if len(nets) == 0 {
@@ -92,7 +92,7 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 				ID   store.ID `bson:"_id"`
 				Name string   `bson:"name"`
 			}
-			if err := s.St.List(gctx, coll, &docs); err != nil {
+			if err := s.st.List(gctx, coll, &docs); err != nil {
 				return err
 			}
 			for _, d := range docs {
@@ -100,7 +100,7 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 			}
 		}
 		var err error
-		addrs, err = s.St.FindAddresses(gctx, store.AddressFilter{Kinds: []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer}})
+		addrs, err = s.st.FindAddresses(gctx, store.AddressFilter{Kinds: []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer}})
 		return err
 	})
 	if err := g.Wait(); err != nil {

@@ -98,7 +98,7 @@ func (s *Service) AddGroup(ctx context.Context, o GroupAdd) error {
 		}
 	}
 	if err := s.confirmRefs(ctx, refs...); err != nil {
-		return s.undo(ctx, err, "group '"+g.Name+"'", func(ctx context.Context) error { return s.St.Delete(ctx, store.Groups, g.ID) })
+		return s.undo(ctx, err, "group '"+g.Name+"'", func(ctx context.Context) error { return s.st.Delete(ctx, store.Groups, g.ID) })
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func (s *Service) changeGroup(ctx context.Context, id store.ID, name string, o G
 			set[key] = *v
 		}
 	}
-	if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
+	if err := s.st.Set(ctx, store.Groups, g.ID, set); err != nil {
 		return err
 	}
 	// An osimage, bmcsetup or network named here may have been deleted at
@@ -215,7 +215,7 @@ func (s *Service) changeGroup(ctx context.Context, id store.ID, name string, o G
 	}
 	if err := s.confirmRefs(ctx, named...); err != nil {
 		return s.undo(ctx, err, "the new osimage, bmcsetup and domain of group '"+g.Name+"'", func(ctx context.Context) error {
-			return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"osimage": g.OSImage, "bmcsetup": g.BMCSetup, "domain": g.Domain})
+			return s.st.Set(ctx, store.Groups, g.ID, map[string]any{"osimage": g.OSImage, "bmcsetup": g.BMCSetup, "domain": g.Domain})
 		})
 	}
 	return nil
@@ -257,7 +257,7 @@ func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name st
 			return Failf("Interface '%s' already exists", op.Iface)
 		}
 		g.Interfaces = append(g.Interfaces, store.Interface{ID: newIfaceID(), Name: op.Iface})
-		return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
+		return s.st.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
 	}
 	if i < 0 {
 		return Failf("Interface '%s' does not exist", op.Iface)
@@ -277,11 +277,11 @@ func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name st
 		if g.TorrentIf == op.Iface {
 			set["torrent_if"] = ""
 		}
-		if err := s.St.Set(ctx, store.Groups, g.ID, set); err != nil {
+		if err := s.st.Set(ctx, store.Groups, g.ID, set); err != nil {
 			return err
 		}
 		ctx = committed(ctx)
-		if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id}); err != nil {
+		if _, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Iface: id}); err != nil {
 			return err
 		}
 		return s.syncNodeClaims(ctx, g.ID, nil)
@@ -303,13 +303,13 @@ func (s *Service) changeGroupInterface(ctx context.Context, id store.ID, name st
 		if g.TorrentIf == op.Iface {
 			set["torrent_if"] = *op.Rename
 		}
-		return s.St.Set(ctx, store.Groups, g.ID, set)
+		return s.st.Set(ctx, store.Groups, g.ID, set)
 	case op.Params != nil:
 		if err := validateParams(*op.Params); err != nil {
 			return err
 		}
 		ifc.Params = strings.TrimSpace(*op.Params)
-		return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
+		return s.st.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
 	}
 	return Failf("Action for interfaces should be specified.")
 }
@@ -349,7 +349,7 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 		return Errorf("The BMC network must be IPv4: '%s' is IPv%d", n.Name, n.Version)
 	}
 	var nodes []store.Node
-	if err := s.St.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
+	if err := s.st.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
 		return err
 	}
 	reqs := make([]ifaceClaim, len(nodes))
@@ -363,7 +363,7 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 	setSlot(ifc, n)
 	var undo undoList
 	undo.add(fmt.Sprintf("%d address claims in network '%s'", len(claims), n.Name), func(ctx context.Context) error { return s.releaseAddresses(ctx, claims) })
-	if err := s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
+	if err := s.st.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
 		return undo.run(ctx, s, err)
 	}
 	if err := s.confirmNetwork(ctx, n); err != nil { // deleted at the same time (see deleteUnused)
@@ -373,7 +373,7 @@ func (s *Service) setNet(ctx context.Context, g *store.Group, i int, netName str
 			ifc.Network4 = nil
 		}
 		undo.add("network '"+n.Name+"' on interface '"+ifc.Name+"' of group '"+g.Name+"'", func(ctx context.Context) error {
-			return s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
+			return s.st.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces})
 		})
 		return undo.run(ctx, s, err)
 	}
@@ -410,11 +410,11 @@ func (s *Service) delNet(ctx context.Context, g *store.Group, i int, netName str
 	} else {
 		ifc.Network6 = nil
 	}
-	if err := s.St.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
+	if err := s.st.Set(ctx, store.Groups, g.ID, map[string]any{"interfaces": g.Interfaces}); err != nil {
 		return err
 	}
 	ctx = committed(ctx)
-	if _, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &id, Kind: store.KindNode, Iface: ifc.ID}); err != nil {
+	if _, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Network: &id, Kind: store.KindNode, Iface: ifc.ID}); err != nil {
 		return err
 	}
 	return s.syncNodeClaims(ctx, g.ID, nil)
@@ -485,7 +485,7 @@ type GroupView struct {
 func (s *Service) GroupViews(ctx context.Context, names ...string) ([]GroupView, error) {
 	var groups []store.Group
 	if len(names) == 0 {
-		if err := s.St.List(ctx, store.Groups, &groups); err != nil {
+		if err := s.st.List(ctx, store.Groups, &groups); err != nil {
 			return nil, err
 		}
 	} else {
@@ -550,7 +550,7 @@ func (s *Service) namesByID(ctx context.Context, coll string) (map[store.ID]stri
 		ID   store.ID `bson:"_id"`
 		Name string   `bson:"name"`
 	}
-	if err := s.St.List(ctx, coll, &docs); err != nil {
+	if err := s.st.List(ctx, coll, &docs); err != nil {
 		return nil, err
 	}
 	m := make(map[store.ID]string, len(docs))

@@ -20,7 +20,7 @@ type SwitchTarget struct {
 // taken from its claim in its network.
 func (s *Service) SwitchTargets(ctx context.Context) ([]SwitchTarget, error) {
 	var sws []store.Switch
-	if err := s.St.List(ctx, store.Switches, &sws); err != nil {
+	if err := s.st.List(ctx, store.Switches, &sws); err != nil {
 		return nil, err
 	}
 	if len(sws) == 0 {

@@ -77,7 +77,7 @@ func TestIsActive(t *testing.T) {
 		{"10.40.0.1,10.40.0.2", "10.40.0.254", false, false}, // the other master holds it
 		{"10.40.0.1,10.40.0.2", "10.40.0.254", true, true},   // this one does
 	} {
-		if err := s.St.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": tc.clusterIPs, "frontend_address": tc.frontend}); err != nil {
+		if err := s.st.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": tc.clusterIPs, "frontend_address": tc.frontend}); err != nil {
 			t.Fatal(err)
 		}
 		local = map[string]bool{tc.frontend: tc.local}

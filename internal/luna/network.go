@@ -55,7 +55,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	}
 	n := store.Network{ID: store.NewID(), Name: o.Name, Base: ipam.FormatAddr(sub.Base()), Prefix: sub.Prefix(),
 		Version: sub.Version(), NSHostname: ns}
-	if err := s.St.Insert(ctx, store.Networks, n); err != nil {
+	if err := s.st.Insert(ctx, store.Networks, n); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			if _, e := s.IDOf(ctx, store.Networks, o.Name); e == nil {
 				return AlreadyCreated(o.Name)
@@ -67,7 +67,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	// No unique index can refuse an overlap, so check again now that this
 	// network is stored: of two overlapping networks added at once, the one
 	// checked last sees the other and withdraws (at worst both do).
-	drop := func(ctx context.Context) error { return s.St.Delete(ctx, store.Networks, n.ID) }
+	drop := func(ctx context.Context) error { return s.st.Delete(ctx, store.Networks, n.ID) }
 	if err := s.checkOverlap(ctx, sub, &n.ID, o.Network, o.Prefix); err != nil {
 		return s.undo(ctx, err, "network '"+n.Name+"'", drop)
 	}
@@ -80,7 +80,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 // checkOverlap refuses a subnet that shares addresses with another network.
 func (s *Service) checkOverlap(ctx context.Context, sub ipam.Network, self *store.ID, text string, prefix int) error {
 	var nets []store.Network
-	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+	if err := s.st.List(ctx, store.Networks, &nets); err != nil {
 		return err
 	}
 	for _, other := range nets {
@@ -182,7 +182,7 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 	if err := s.claimNetworkAddrs(ctx, n, &addrs, &undo); err != nil {
 		return undo.run(ctx, s, err)
 	}
-	if err := s.St.Set(ctx, store.Networks, n.ID, set); err != nil {
+	if err := s.st.Set(ctx, store.Networks, n.ID, set); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			err = Errorf("Network %s is defined already", sub.String())
 		}
@@ -190,7 +190,7 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 	}
 	if _, moved := set["network"]; moved {
 		undo.add("the new range of network '"+n.Name+"'", func(ctx context.Context) error {
-			return s.St.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
+			return s.st.Set(ctx, store.Networks, n.ID, map[string]any{"network": n.Base, "prefix": n.Prefix})
 		})
 		if err := s.confirmRange(ctx, n, sub); err != nil {
 			return undo.run(ctx, s, err)
@@ -297,7 +297,7 @@ func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub i
 		return a, err
 	}
 	if releaseOff != nil {
-		held, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: releaseOff.Key()})
+		held, err := s.st.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: releaseOff.Key()})
 		if err != nil {
 			return a, err
 		}
@@ -317,7 +317,7 @@ func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub i
 // one, recording in undo how to release them.
 func (s *Service) claimNetworkAddrs(ctx context.Context, n *store.Network, a *networkAddrs, undo *undoList) error {
 	claim := func(off ipam.Offset, kind string, owner store.ID) error {
-		before, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
+		before, err := s.st.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key()})
 		if err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ func (s *Service) claimNetworkAddrs(ctx context.Context, n *store.Network, a *ne
 	}
 	if a.ns != nil {
 		var err error
-		if a.oldNS, err = s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNameServer}); err != nil {
+		if a.oldNS, err = s.st.FindAddresses(ctx, store.AddressFilter{Network: &n.ID, Kind: store.KindNameServer}); err != nil {
 			return err
 		}
 		if err := claim(*a.ns, store.KindNameServer, n.ID); err != nil {
@@ -351,14 +351,14 @@ func (s *Service) releaseNetworkAddrs(ctx context.Context, n *store.Network, a n
 	if a.ns != nil {
 		for _, old := range a.oldNS {
 			if old.Offset != a.ns.Key() {
-				if err := s.St.DeleteAddress(ctx, old.ID); err != nil {
+				if err := s.st.DeleteAddress(ctx, old.ID); err != nil {
 					return fmt.Errorf("network '%s' changed, but the old name server address could not be released: %w", n.Name, err)
 				}
 			}
 		}
 	}
 	if a.release != nil {
-		return s.St.DeleteAddress(ctx, a.release.ID)
+		return s.st.DeleteAddress(ctx, a.release.ID)
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, name string) error {
 	if err := s.deleteUnused(ctx, store.Networks, n.Name, n.ID, n); err != nil {
 		return err
 	}
-	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID})
+	_, err = s.st.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID})
 	return err
 }
 
@@ -398,7 +398,7 @@ type NetworkView struct {
 func (s *Service) NetworkViews(ctx context.Context, names ...string) ([]NetworkView, error) {
 	var nets []store.Network
 	if len(names) == 0 {
-		if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+		if err := s.st.List(ctx, store.Networks, &nets); err != nil {
 			return nil, err
 		}
 	} else {
@@ -410,7 +410,7 @@ func (s *Service) NetworkViews(ctx context.Context, names ...string) ([]NetworkV
 			nets = append(nets, *n)
 		}
 	}
-	ns, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNameServer})
+	ns, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNameServer})
 	if err != nil {
 		return nil, err
 	}
@@ -445,7 +445,7 @@ type HostAddr struct {
 // nodes (suffixed with the interface name when a node has several
 // interfaces there), switches, other devices and the name server.
 func (s *Service) HostsIn(ctx context.Context, n *store.Network) ([]HostAddr, error) {
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Network: &n.ID})
+	addrs, err := s.st.FindAddresses(ctx, store.AddressFilter{Network: &n.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func (s *Service) HostsIn(ctx context.Context, n *store.Network) ([]HostAddr, er
 			ID   store.ID `bson:"_id"`
 			Name string   `bson:"name"`
 		}
-		if err := s.St.ListIDs(ctx, coll, ids, &docs); err != nil {
+		if err := s.st.ListIDs(ctx, coll, ids, &docs); err != nil {
 			return err
 		}
 		for _, d := range docs {
@@ -514,7 +514,7 @@ func (s *Service) nodeSuffixes(ctx context.Context, n *store.Network, nodeIDs []
 		return suffix, names, nil
 	}
 	var nodes []store.Node
-	if err := s.St.ListIDs(ctx, store.Nodes, nodeIDs, &nodes); err != nil {
+	if err := s.st.ListIDs(ctx, store.Nodes, nodeIDs, &nodes); err != nil {
 		return nil, nil, err
 	}
 	groupIDs := map[store.ID]bool{}
@@ -527,7 +527,7 @@ func (s *Service) nodeSuffixes(ctx context.Context, n *store.Network, nodeIDs []
 		}
 	}
 	var groups []store.Group
-	if err := s.St.ListIDs(ctx, store.Groups, gids, &groups); err != nil {
+	if err := s.st.ListIDs(ctx, store.Groups, gids, &groups); err != nil {
 		return nil, nil, err
 	}
 	for _, g := range groups {

@@ -60,11 +60,11 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 		return s.undo(ctx, err, fmt.Sprintf("%d new nodes and their addresses", len(ids)), func(ctx context.Context) error {
 			// Nodes first: a concurrent setnet that sees a claim without its node drops it.
 			if inserted {
-				if err := s.St.DeleteIDs(ctx, store.Nodes, ids); err != nil {
+				if err := s.st.DeleteIDs(ctx, store.Nodes, ids); err != nil {
 					return err
 				}
 			}
-			_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+			_, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
 			return err
 		})
 	}
@@ -79,7 +79,7 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 		// long one relies on the unique index (an $in of thousands of
 		// names is a slow scan on FerretDB) and is rolled back below.
 		if len(names) <= maxOwnerFilter/10 {
-			if taken, err := s.St.ExistingNames(ctx, store.Nodes, names); err != nil {
+			if taken, err := s.st.ExistingNames(ctx, store.Nodes, names); err != nil {
 				return nil, err
 			} else if len(taken) > 0 {
 				return nil, AlreadyCreated(taken[0])
@@ -121,7 +121,7 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 			nodes[i].Addrs = store.EncodeNodeAddrs(claimsOf[nodes[i].ID])
 			docs[i] = nodes[i]
 		}
-		k, err := s.St.InsertMany(ctx, store.Nodes, docs)
+		k, err := s.st.InsertMany(ctx, store.Nodes, docs)
 		inserted = true
 		if err != nil {
 			if errors.Is(err, store.ErrExists) {
@@ -159,7 +159,7 @@ func nodeIDs(nodes []store.Node) []store.ID {
 // admin takes it first.
 func (s *Service) insertAutoNamed(ctx context.Context, c *store.Cluster, group store.ID) (*store.Node, error) {
 	re := regexp.MustCompile("^" + regexp.QuoteMeta(c.NodePrefix) + "([0-9]+)$")
-	existing, err := s.St.NamesMatching(ctx, store.Nodes, re)
+	existing, err := s.st.NamesMatching(ctx, store.Nodes, re)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Service) insertAutoNamed(ctx context.Context, c *store.Cluster, group s
 			return nil, err
 		}
 		nd := newNode(name, group)
-		err := s.St.Insert(ctx, store.Nodes, nd)
+		err := s.st.Insert(ctx, store.Nodes, nd)
 		if err == nil {
 			return &nd, nil
 		}
@@ -301,16 +301,16 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 			unset = append(unset, k)
 		}
 	}
-	if err := s.St.Set(ctx, store.Nodes, nd.ID, set, unset...); err != nil {
+	if err := s.st.Set(ctx, store.Nodes, nd.ID, set, unset...); err != nil {
 		return err
 	}
 	if id, ok := set["switch"].(store.ID); ok { // deleted at the same moment? (see deleteUnused)
 		if err := s.confirmRefs(ctx, ref{store.Switches, id}); err != nil {
 			return s.undo(ctx, err, "the new switch of node '"+nd.Name+"'", func(ctx context.Context) error {
 				if nd.Switch != nil {
-					return s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"switch": *nd.Switch})
+					return s.st.Set(ctx, store.Nodes, nd.ID, map[string]any{"switch": *nd.Switch})
 				}
-				return s.St.Set(ctx, store.Nodes, nd.ID, nil, "switch")
+				return s.st.Set(ctx, store.Nodes, nd.ID, nil, "switch")
 			})
 		}
 	}
@@ -322,40 +322,40 @@ var portRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/:._-]{0,63}$`)
 // setMAC binds mac to the node (or unbinds with ""). A MAC owned by another
 // node moves here with a warning naming that node.
 func (s *Service) setMAC(ctx context.Context, nd *store.Node, mac string) error {
-	old, err := s.St.MACsOf(ctx, []store.ID{nd.ID})
+	old, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
 	if err != nil {
 		return err
 	}
 	if mac == "" {
 		for _, m := range old {
-			if err := s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", []string{m.MAC}); err != nil {
+			if err := s.st.DeleteWhere(ctx, store.SwitchMAC, "mac", []string{m.MAC}); err != nil {
 				return err
 			}
 		}
-		return s.St.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID})
+		return s.st.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID})
 	}
 	if len(old) == 1 && old[0].MAC == mac {
 		return nil
 	}
-	owners, err := s.St.MACsByAddress(ctx, []string{mac})
+	owners, err := s.st.MACsByAddress(ctx, []string{mac})
 	if err != nil {
 		return err
 	}
 	for _, o := range owners {
 		var other store.Node
 		otherName := o.Node.Hex()
-		if s.St.GetByID(ctx, store.Nodes, o.Node, &other) == nil {
+		if s.st.GetByID(ctx, store.Nodes, o.Node, &other) == nil {
 			otherName = other.Name
 		}
 		s.warn(fmt.Sprintf("MAC %s moved from node '%s' to node '%s'", mac, otherName, nd.Name))
 	}
-	if err := s.St.DeleteWhere(ctx, store.MACs, "mac", []string{mac}); err != nil {
+	if err := s.st.DeleteWhere(ctx, store.MACs, "mac", []string{mac}); err != nil {
 		return err
 	}
-	if err := s.St.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID}); err != nil {
+	if err := s.st.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID}); err != nil {
 		return err
 	}
-	err = s.St.Insert(ctx, store.MACs, store.MAC{ID: store.NewID(), MAC: mac, Node: nd.ID})
+	err = s.st.Insert(ctx, store.MACs, store.MAC{ID: store.NewID(), MAC: mac, Node: nd.ID})
 	if errors.Is(err, store.ErrExists) {
 		return Failf("MAC %s was bound to another node at the same time; try again", mac)
 	}
@@ -366,7 +366,7 @@ func (s *Service) setMAC(ctx context.Context, nd *store.Node, mac string) error 
 // claims the new address and releases the old one.
 func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipText string) (func() error, error) {
 	var g store.Group
-	if err := s.St.GetByID(ctx, store.Groups, nd.Group, &g); err != nil {
+	if err := s.st.GetByID(ctx, store.Groups, nd.Group, &g); err != nil {
 		return nil, err
 	}
 	i := findIface(&g, ifName)
@@ -383,14 +383,14 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 		return nil, Failf("No IPv%d network is configured for interface '%s'", ver, ifName)
 	}
 	var n store.Network
-	if err := s.St.GetByID(ctx, store.Networks, *slot, &n); err != nil {
+	if err := s.st.GetByID(ctx, store.Networks, *slot, &n); err != nil {
 		return nil, err
 	}
 	off, err := parseIn(&n, ipText)
 	if err != nil {
 		return nil, refused(err) // 1.2: a failed -i reservation is exit 1
 	}
-	old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Network: &n.ID, Iface: ifc.ID})
+	old, err := s.st.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Network: &n.ID, Iface: ifc.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -409,12 +409,12 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 // group also uses are kept (preferring the interface of the same name);
 // the others are released and new ones allocated lowest-free.
 func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group) error {
-	old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
+	old, err := s.st.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
 	if err != nil {
 		return err
 	}
 	var from store.Group
-	if err := s.St.GetByID(ctx, store.Groups, nd.Group, &from); err != nil {
+	if err := s.st.GetByID(ctx, store.Groups, nd.Group, &from); err != nil {
 		return err
 	}
 	oldName := map[string]string{}
@@ -470,7 +470,7 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 		}
 	}
 	// The node joins the group before it claims anything there (see syncNodeClaims).
-	if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": to.ID}); err != nil {
+	if err := s.st.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": to.ID}); err != nil {
 		return err
 	}
 	var fresh []store.Address
@@ -482,7 +482,7 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 					if err := s.releaseAddresses(ctx, fresh); err != nil {
 						return err
 					}
-					if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": nd.Group}); err != nil {
+					if err := s.st.Set(ctx, store.Nodes, nd.ID, map[string]any{"group": nd.Group}); err != nil {
 						return err
 					}
 					// What a concurrent setnet gave the node in the meantime goes too.
@@ -493,7 +493,7 @@ func (s *Service) moveNode(ctx context.Context, nd *store.Node, to *store.Group)
 	}
 	ctx = committed(ctx) // the node is in its new group with its new addresses
 	for _, m := range moves {
-		if err := s.St.SetAddressIface(ctx, []store.ID{m.addr}, m.iface); err != nil {
+		if err := s.st.SetAddressIface(ctx, []store.ID{m.addr}, m.iface); err != nil {
 			return err
 		}
 	}
@@ -523,13 +523,13 @@ func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
 		nodes = append(nodes, *nd)
 	}
 	ids := nodeIDs(nodes)
-	macs, err := s.St.MACsOf(ctx, ids)
+	macs, err := s.st.MACsOf(ctx, ids)
 	if err != nil {
 		return err
 	}
 	// The nodes go before their claims: a setnet at the same time that gives
 	// them an address after this drops it when it finds no node.
-	if err := s.St.DeleteIDs(ctx, store.Nodes, ids); err != nil {
+	if err := s.st.DeleteIDs(ctx, store.Nodes, ids); err != nil {
 		return err
 	}
 	if len(macs) > 0 {
@@ -537,17 +537,17 @@ func (s *Service) DeleteNodes(ctx context.Context, names []string) error {
 		for i, m := range macs {
 			list[i] = m.MAC
 		}
-		if err := s.St.DeleteWhere(ctx, store.SwitchMAC, "mac", list); err != nil {
+		if err := s.st.DeleteWhere(ctx, store.SwitchMAC, "mac", list); err != nil {
 			return err
 		}
-		if err := s.St.DeleteWhere(ctx, store.MACs, "node", ids); err != nil {
+		if err := s.st.DeleteWhere(ctx, store.MACs, "node", ids); err != nil {
 			return err
 		}
 	}
-	if err := s.St.DeleteIDs(ctx, store.States, ids); err != nil {
+	if err := s.st.DeleteIDs(ctx, store.States, ids); err != nil {
 		return err
 	}
-	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
+	_, err = s.st.DeleteAddresses(ctx, store.AddressFilter{Owners: ids, Kind: store.KindNode})
 	return err
 }
 
@@ -594,7 +594,7 @@ func (s *Service) downloadProgress(ctx context.Context, v *NodeStatusView, hostn
 	if v.Step != "install.download" {
 		return
 	}
-	p, err := s.St.LatestPeerByPeerID(ctx, PeerIDHex(hostname))
+	p, err := s.st.LatestPeerByPeerID(ctx, PeerIDHex(hostname))
 	if err != nil || p.Updated.Before(v.Time) || p.Downloaded+p.Left <= 0 {
 		return
 	}
@@ -640,9 +640,9 @@ type nodeExtras struct {
 // owners is nil.
 func (s *Service) nodeExtras(ctx context.Context, owners []store.ID) nodeExtras {
 	var x nodeExtras
-	x.macs, x.err = s.St.MACsOf(ctx, owners)
+	x.macs, x.err = s.st.MACsOf(ctx, owners)
 	if x.err == nil {
-		x.states, x.err = s.St.NodeStates(ctx, owners)
+		x.states, x.err = s.st.NodeStates(ctx, owners)
 	}
 	return x
 }
@@ -677,16 +677,16 @@ func (s *Service) NodeViews(ctx context.Context, group string, names []string) (
 		if err != nil {
 			return nil, err
 		}
-		if err := s.St.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
+		if err := s.st.ListWhere(ctx, store.Nodes, "group", g.ID, &nodes); err != nil {
 			return nil, err
 		}
 	default:
-		if err := s.St.List(ctx, store.Nodes, &nodes); err != nil {
+		if err := s.st.List(ctx, store.Nodes, &nodes); err != nil {
 			return nil, err
 		}
 	}
 	var groups []store.Group
-	if err := s.St.List(ctx, store.Groups, &groups); err != nil {
+	if err := s.st.List(ctx, store.Groups, &groups); err != nil {
 		return nil, err
 	}
 	groupByID := map[store.ID]*store.Group{}

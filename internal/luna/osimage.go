@@ -127,7 +127,7 @@ func (s *Service) newOSImage(ctx context.Context, name, path, kernver string) (s
 // insertOSImage stores a new osimage; the unique indexes on name and path
 // catch a concurrent add of either.
 func (s *Service) insertOSImage(ctx context.Context, img store.OSImage) error {
-	err := s.St.Insert(ctx, store.OSImages, img)
+	err := s.st.Insert(ctx, store.OSImages, img)
 	if !errors.Is(err, store.ErrExists) {
 		return err
 	}
@@ -178,7 +178,7 @@ func (s *Service) imagePath(ctx context.Context, path string, self *store.ID) (s
 // pathTaken refuses a path that an osimage other than self already has.
 func (s *Service) pathTaken(ctx context.Context, path string, self store.ID) error {
 	var all []store.OSImage
-	if err := s.St.List(ctx, store.OSImages, &all); err != nil {
+	if err := s.st.List(ctx, store.OSImages, &all); err != nil {
 		return err
 	}
 	for _, o := range all {
@@ -283,7 +283,7 @@ func (s *Service) changeOSImage(ctx context.Context, id store.ID, name string, o
 	if len(set) == 0 {
 		return warnings, nil
 	}
-	err = s.St.Set(ctx, store.OSImages, img.ID, set)
+	err = s.st.Set(ctx, store.OSImages, img.ID, set)
 	if errors.Is(err, store.ErrExists) {
 		err = s.pathTaken(ctx, img.Path, img.ID)
 	}
@@ -441,7 +441,7 @@ func osimageView(o store.OSImage) OSImageView {
 func (s *Service) OSImageViews(ctx context.Context, names ...string) ([]OSImageView, error) {
 	var imgs []store.OSImage
 	if len(names) == 0 {
-		if err := s.St.List(ctx, store.OSImages, &imgs); err != nil {
+		if err := s.st.List(ctx, store.OSImages, &imgs); err != nil {
 			return nil, err
 		}
 	} else {

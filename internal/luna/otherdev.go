@@ -37,7 +37,7 @@ func (s *Service) AddOtherDevs(ctx context.Context, names []string, network, ip 
 	}
 	if err := s.claimAt(ctx, net, off, store.KindOtherDev, d.ID, ""); err != nil {
 		return s.undo(ctx, Errorf("Unable to allocate IP in network: %s", err.Error()), "otherdev '"+d.Name+"'",
-			func(ctx context.Context) error { return s.St.Delete(ctx, store.OtherDevs, d.ID) })
+			func(ctx context.Context) error { return s.st.Delete(ctx, store.OtherDevs, d.ID) })
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, 
 		if err != nil {
 			return err
 		}
-		old, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &d.ID, Network: &net.ID, Kind: store.KindOtherDev})
+		old, err := s.st.FindAddresses(ctx, store.AddressFilter{Owner: &d.ID, Network: &net.ID, Kind: store.KindOtherDev})
 		if err != nil {
 			return err
 		}
@@ -96,13 +96,13 @@ func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, 
 			}
 		}
 		for _, a := range old {
-			if err := s.St.DeleteAddress(ctx, a.ID); err != nil {
+			if err := s.st.DeleteAddress(ctx, a.ID); err != nil {
 				return err
 			}
 		}
 	}
 	if comment != nil {
-		return s.St.Set(ctx, store.OtherDevs, d.ID, map[string]any{"comment": *comment})
+		return s.st.Set(ctx, store.OtherDevs, d.ID, map[string]any{"comment": *comment})
 	}
 	return nil
 }
@@ -116,10 +116,10 @@ func (s *Service) DeleteOtherDev(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.St.Delete(ctx, store.OtherDevs, d.ID); err != nil {
+	if err := s.st.Delete(ctx, store.OtherDevs, d.ID); err != nil {
 		return err
 	}
-	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &d.ID})
+	_, err = s.st.DeleteAddresses(ctx, store.AddressFilter{Owner: &d.ID})
 	return err
 }
 
@@ -140,7 +140,7 @@ type OtherDevView struct {
 func (s *Service) OtherDevViews(ctx context.Context, names ...string) ([]OtherDevView, error) {
 	var devs []store.OtherDev
 	if len(names) == 0 {
-		if err := s.St.List(ctx, store.OtherDevs, &devs); err != nil {
+		if err := s.st.List(ctx, store.OtherDevs, &devs); err != nil {
 			return nil, err
 		}
 	} else {
@@ -156,7 +156,7 @@ func (s *Service) OtherDevViews(ctx context.Context, names ...string) ([]OtherDe
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := s.St.FindAddresses(ctx, store.AddressFilter{Kind: store.KindOtherDev})
+	addrs, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindOtherDev})
 	if err != nil {
 		return nil, err
 	}

@@ -591,7 +591,7 @@ func resolveInImage(root, rel string) (string, error) {
 // updated (deleted or changed meanwhile).
 func (p *packJob) publish() (err error) {
 	key := store.OSImages + "/" + p.img.ID.Hex()
-	ctx, held, err := p.s.St.Lock(p.ctx, key, lockWait, p.s.Lease)
+	ctx, held, err := p.s.st.Lock(p.ctx, key, lockWait, p.s.Lease)
 	if errors.Is(err, store.ErrLocked) {
 		return Failf("'%s' is being changed by another command; try again", p.img.Name)
 	}
@@ -607,7 +607,7 @@ func (p *packJob) publish() (err error) {
 		}
 	}()
 	var now store.OSImage
-	if err := p.s.St.GetByID(ctx, store.OSImages, p.img.ID, &now); err != nil {
+	if err := p.s.st.GetByID(ctx, store.OSImages, p.img.ID, &now); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Failf("osimage '%s' was deleted while it was packed", p.img.Name)
 		}
@@ -648,7 +648,7 @@ func (p *packJob) publish() (err error) {
 	for _, dir := range []string{p.torrents, p.bootDir} {
 		syncDir(dir)
 	}
-	if err := p.s.St.Set(ctx, store.OSImages, p.img.ID, p.fields); err != nil {
+	if err := p.s.st.Set(ctx, store.OSImages, p.img.ID, p.fields); err != nil {
 		undo()
 		return err
 	}

@@ -40,7 +40,7 @@ func packSetup(t *testing.T) (s *Service, clusterPath string, img *store.OSImage
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.St.Set(ctx, store.Clusters, c.ID, map[string]any{
+	err = s.st.Set(ctx, store.Clusters, c.ID, map[string]any{
 		"path": clusterPath, "user": "nobody", "torrent_pidfile": filepath.Join(clusterPath, "ltorrent.pid")})
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +361,7 @@ func TestPackFailureKeepsPrevious(t *testing.T) {
 
 	// No tracker address.
 	c, _ := s.Cluster(ctx)
-	if err := s.St.Set(ctx, store.Clusters, c.ID, map[string]any{"frontend_address": ""}); err != nil {
+	if err := s.st.Set(ctx, store.Clusters, c.ID, map[string]any{"frontend_address": ""}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.PackOSImage(ctx, "compute", PackOptions{Image: true})

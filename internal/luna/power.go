@@ -14,8 +14,8 @@ import (
 // Open connects to the database cfg names, waiting at most timeout for a
 // server, and returns a Service on it. Close releases the connection.
 // Programs that only need the domain layer (lpower) open it this way.
-func Open(ctx context.Context, cfg config.Config, timeout time.Duration) (*Service, error) {
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout)
+func Open(ctx context.Context, cfg config.Config, timeout time.Duration, opts ...OpenOption) (*Service, error) {
+	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -23,7 +23,7 @@ func Open(ctx context.Context, cfg config.Config, timeout time.Duration) (*Servi
 }
 
 // Close releases the Service's database connection.
-func (s *Service) Close(ctx context.Context) error { return s.St.Close(ctx) }
+func (s *Service) Close(ctx context.Context) error { return s.st.Close(ctx) }
 
 // PowerTarget is one node to drive through its BMC: where the BMC is and
 // how to log in, or why that is not known.
@@ -54,7 +54,7 @@ func (s *Service) PowerTargets(ctx context.Context, nodes, groups []string, ifac
 		iface = BMCIf
 	}
 	var allGroups []store.Group
-	if err := s.St.List(ctx, store.Groups, &allGroups); err != nil {
+	if err := s.st.List(ctx, store.Groups, &allGroups); err != nil {
 		return nil, nil, err
 	}
 	groupByName := make(map[string]*store.Group, len(allGroups))
@@ -72,7 +72,7 @@ func (s *Service) PowerTargets(ctx context.Context, nodes, groups []string, ifac
 			continue
 		}
 		var members []store.Node
-		if err := s.St.ListWhere(ctx, store.Nodes, "group", g.ID, &members); err != nil {
+		if err := s.st.ListWhere(ctx, store.Nodes, "group", g.ID, &members); err != nil {
 			return nil, nil, err
 		}
 		for i := range members {
@@ -93,7 +93,7 @@ func (s *Service) PowerTargets(ctx context.Context, nodes, groups []string, ifac
 		return nil, nil, err
 	}
 	var bmcs []store.BMCSetup
-	if err := s.St.List(ctx, store.BMCSetups, &bmcs); err != nil {
+	if err := s.st.List(ctx, store.BMCSetups, &bmcs); err != nil {
 		return nil, nil, err
 	}
 	bmcByID := make(map[store.ID]*store.BMCSetup, len(bmcs))
@@ -133,7 +133,7 @@ func (s *Service) findNodes(ctx context.Context, names []string, found map[strin
 	if len(names) <= maxNamedLookups {
 		for _, n := range names {
 			var nd store.Node
-			err := s.St.GetByName(ctx, store.Nodes, n, &nd)
+			err := s.st.GetByName(ctx, store.Nodes, n, &nd)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
@@ -149,7 +149,7 @@ func (s *Service) findNodes(ctx context.Context, names []string, found map[strin
 		want[n] = true
 	}
 	var all []store.Node
-	if err := s.St.List(ctx, store.Nodes, &all); err != nil {
+	if err := s.st.List(ctx, store.Nodes, &all); err != nil {
 		return err
 	}
 	for i := range all {

@@ -18,7 +18,7 @@ func TestPowerTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.St.Insert(ctx, store.OSImages, store.OSImage{ID: store.NewID(), Name: "img"}); err != nil {
+	if err := s.st.Insert(ctx, store.OSImages, store.OSImage{ID: store.NewID(), Name: "img"}); err != nil {
 		t.Fatal(err)
 	}
 	user, pw := "admin", "s3cret"
@@ -26,7 +26,7 @@ func TestPowerTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	// luna refuses an empty user or password; a database from 1.2 may hold one.
-	if err := s.St.Insert(ctx, store.BMCSetups, store.BMCSetup{ID: store.NewID(), Name: "blank", UserID: 3}); err != nil {
+	if err := s.st.Insert(ctx, store.BMCSetups, store.BMCSetup{ID: store.NewID(), Name: "blank", UserID: 3}); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []GroupAdd{
@@ -107,7 +107,7 @@ func TestPowerTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.St.Set(ctx, store.Nodes, nd.ID, map[string]any{"addrs": ""}); err != nil {
+	if err := s.st.Set(ctx, store.Nodes, nd.ID, map[string]any{"addrs": ""}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ = s.PowerTargets(ctx, []string{"c04"}, nil, ""); got[0].Reason != "no BMC address: none on interface 'BMC'" {

@@ -17,7 +17,7 @@ import (
 // stored) and syncNodeClaims settles the rest (a group move cut short:
 // claims on the old group's networks go, missing ones are allocated).
 func (s *Service) recoverNode(ctx context.Context, nd *store.Node) error {
-	claims, err := s.St.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
+	claims, err := s.st.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Kind: store.KindNode})
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (s *Service) SeedingSettings(ctx context.Context) (*Seeding, error) {
 // among them) changes; the seeder reads the referenced torrents again when
 // it moves.
 func (s *Service) SeedingMarker(ctx context.Context) (string, error) {
-	return s.St.ChangeMarker(ctx)
+	return s.st.ChangeMarker(ctx)
 }
 
 // ReferencedTorrents returns the torrent ids (the .torrent files' base
@@ -96,7 +96,7 @@ func (s *Service) ReferencedTorrents(ctx context.Context) (map[string]bool, erro
 	var imgs []struct {
 		Torrent string `bson:"torrent"`
 	}
-	if err := s.St.List(ctx, store.OSImages, &imgs); err != nil {
+	if err := s.st.List(ctx, store.OSImages, &imgs); err != nil {
 		return nil, fmt.Errorf("list the osimages' torrents: %w", err)
 	}
 	out := make(map[string]bool, len(imgs))

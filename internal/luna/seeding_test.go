@@ -29,7 +29,7 @@ func TestSeedingSettings(t *testing.T) {
 	c, _ := s.Cluster(ctx)
 	local := map[string]bool{"10.40.0.2": true}
 	s.IsLocalIP = func(ip string) bool { return local[ip] }
-	if err := s.St.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": "10.40.0.1,10.40.0.2",
+	if err := s.st.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": "10.40.0.1,10.40.0.2",
 		"torrent_soft_timeout": 5, "torrent_hard_timeout": 7}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestReferencedTorrents(t *testing.T) {
 	}
 	for n, id := range map[string]string{"a": "t-a", "b": "t-b"} {
 		oid, _ := s.IDOf(ctx, store.OSImages, n)
-		if err := s.St.Set(ctx, store.OSImages, oid, map[string]any{"torrent": id}); err != nil {
+		if err := s.st.Set(ctx, store.OSImages, oid, map[string]any{"torrent": id}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 // Service applies Luna's rules on top of a store.
 type Service struct {
-	St *store.Store
+	st *store.Store
 
 	// Machine facts, replaceable in tests.
 	Now       func() time.Time
@@ -32,7 +32,7 @@ type Service struct {
 // NewService wires a Service to the real machine.
 func NewService(st *store.Store) *Service {
 	return &Service{
-		St:        st,
+		st:        st,
 		Now:       time.Now,
 		Hostname:  os.Hostname,
 		Getenv:    os.Getenv,
@@ -64,7 +64,7 @@ func isLocalIP(ip string) bool {
 
 // load reads one object by name and turns a miss into the 1.2 message.
 func (s *Service) load(ctx context.Context, coll, name string, out any) error {
-	err := s.St.GetByName(ctx, coll, name, out)
+	err := s.st.GetByName(ctx, coll, name, out)
 	if errors.Is(err, store.ErrNotFound) {
 		return NotFound(coll, name)
 	}
@@ -73,7 +73,7 @@ func (s *Service) load(ctx context.Context, coll, name string, out any) error {
 
 // insert stores a new named object; a taken name is the 1.2 message.
 func (s *Service) insert(ctx context.Context, coll, name string, doc any) error {
-	err := s.St.Insert(ctx, coll, doc)
+	err := s.st.Insert(ctx, coll, doc)
 	if errors.Is(err, store.ErrExists) {
 		return AlreadyCreated(name)
 	}
@@ -99,13 +99,13 @@ func (s *Service) rename(ctx context.Context, coll, kind string, id store.ID, na
 	var other struct {
 		ID store.ID `bson:"_id"`
 	}
-	if err := s.St.GetByName(ctx, coll, newName, &other); err == nil {
+	if err := s.st.GetByName(ctx, coll, newName, &other); err == nil {
 		return Failf("Object '%s' exists already", newName)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	// The unique index still decides a race between two renames.
-	err := s.St.Set(ctx, coll, id, map[string]any{"name": newName})
+	err := s.st.Set(ctx, coll, id, map[string]any{"name": newName})
 	if errors.Is(err, store.ErrExists) {
 		return Failf("Object '%s' exists already", newName)
 	}
@@ -119,22 +119,22 @@ func (s *Service) rename(ctx context.Context, coll, kind string, id store.ID, na
 // the users again after the delete, putting doc back if one appeared: one of
 // the two sees the other.
 func (s *Service) deleteUnused(ctx context.Context, coll, name string, id store.ID, doc any) error {
-	users, err := s.St.Users(ctx, coll, id)
+	users, err := s.st.Users(ctx, coll, id)
 	if err != nil {
 		return err
 	}
 	if len(users) > 0 {
 		return InUse(name, users)
 	}
-	if err := s.St.Delete(ctx, coll, id); errors.Is(err, store.ErrNotFound) {
+	if err := s.st.Delete(ctx, coll, id); errors.Is(err, store.ErrNotFound) {
 		return NotFound(coll, name) // deleted at the same moment by another command
 	} else if err != nil {
 		return err
 	}
-	if users, err = s.St.Users(ctx, coll, id); err == nil && len(users) == 0 {
+	if users, err = s.st.Users(ctx, coll, id); err == nil && len(users) == 0 {
 		return nil
 	}
-	if rerr := s.St.Insert(ctx, coll, doc); rerr != nil {
+	if rerr := s.st.Insert(ctx, coll, doc); rerr != nil {
 		return fmt.Errorf("%s was deleted while %v started to use it, and could not be put back: %w", name, users, rerr)
 	}
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *Service) confirmRefs(ctx context.Context, refs ...ref) error {
 		var d struct {
 			Name string `bson:"name"`
 		}
-		err := s.St.GetByID(ctx, r.coll, r.id, &d)
+		err := s.st.GetByID(ctx, r.coll, r.id, &d)
 		if errors.Is(err, store.ErrNotFound) {
 			return Failf("The %s it refers to was deleted at the same time", r.coll)
 		}
@@ -182,7 +182,7 @@ func (s *Service) locked(ctx context.Context, coll, name string, fn func(ctx con
 	if err != nil {
 		return err
 	}
-	lctx, held, err := s.St.Lock(ctx, coll+"/"+id.Hex(), lockWait, s.Lease)
+	lctx, held, err := s.st.Lock(ctx, coll+"/"+id.Hex(), lockWait, s.Lease)
 	if errors.Is(err, store.ErrLocked) {
 		return Failf("'%s' is being changed by another command; try again", name)
 	}
@@ -205,7 +205,7 @@ func (s *Service) locked(ctx context.Context, coll, name string, fn func(ctx con
 // byID reads the object locked() resolved, by id: no second lookup by name
 // (a scan on FerretDB). A miss is the 1.2 message for name.
 func (s *Service) byID(ctx context.Context, coll string, id store.ID, name string, out any) error {
-	err := s.St.GetByID(ctx, coll, id, out)
+	err := s.st.GetByID(ctx, coll, id, out)
 	if errors.Is(err, store.ErrNotFound) {
 		return NotFound(coll, name)
 	}
@@ -227,7 +227,7 @@ func (s *Service) Raw(ctx context.Context, coll, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.St.Raw(ctx, coll, id)
+	return s.st.Raw(ctx, coll, id)
 }
 
 // warn reports something the administrator should know that is not an error.

@@ -37,7 +37,7 @@ func (s *Service) LoadSnapshot(ctx context.Context) (*Snapshot, error) {
 		coll string
 		out  any
 	}{{store.Nodes, &nodes}, {store.Groups, &groups}, {store.OSImages, &images}, {store.BMCSetups, &bmcs}, {store.MACs, &macs}} {
-		if err := s.St.List(ctx, l.coll, l.out); err != nil {
+		if err := s.st.List(ctx, l.coll, l.out); err != nil {
 			return nil, err
 		}
 	}

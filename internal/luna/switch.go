@@ -91,7 +91,7 @@ func (s *Service) AddSwitches(ctx context.Context, names []string, o SwitchOpts)
 	}
 	if err := s.claimAt(ctx, net, off, store.KindSwitch, sw.ID, ""); err != nil {
 		return s.undo(ctx, Errorf("Could not acquire ip for switch: %s", err.Error()), "switch '"+sw.Name+"'",
-			func(ctx context.Context) error { return s.St.Delete(ctx, store.Switches, sw.ID) })
+			func(ctx context.Context) error { return s.st.Delete(ctx, store.Switches, sw.ID) })
 	}
 	return nil
 }
@@ -128,11 +128,11 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 	var old []store.Address
 	var undo undoList
 	if o.Network != nil || o.IP != nil {
-		if old, err = s.St.FindAddresses(ctx, store.AddressFilter{Owner: &sw.ID, Kind: store.KindSwitch}); err != nil {
+		if old, err = s.st.FindAddresses(ctx, store.AddressFilter{Owner: &sw.ID, Kind: store.KindSwitch}); err != nil {
 			return err
 		}
 		var oldNet store.Network
-		if err := s.St.GetByID(ctx, store.Networks, sw.Network, &oldNet); err != nil {
+		if err := s.st.GetByID(ctx, store.Networks, sw.Network, &oldNet); err != nil {
 			return err
 		}
 		net := &oldNet
@@ -166,11 +166,11 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 			undo.add("the new address of switch '"+sw.Name+"'", func(ctx context.Context) error { return s.unclaim(ctx, net, off, sw.ID) })
 		}
 	}
-	if err := s.St.Set(ctx, store.Switches, sw.ID, set); err != nil {
+	if err := s.st.Set(ctx, store.Switches, sw.ID, set); err != nil {
 		return undo.run(ctx, s, err)
 	}
 	for _, a := range old {
-		if err := s.St.DeleteAddress(ctx, a.ID); err != nil {
+		if err := s.st.DeleteAddress(ctx, a.ID); err != nil {
 			return fmt.Errorf("switch '%s' changed, but its old address could not be released: %w", sw.Name, err)
 		}
 	}
@@ -189,7 +189,7 @@ func (s *Service) DeleteSwitch(ctx context.Context, name string) error {
 	if err := s.deleteUnused(ctx, store.Switches, sw.Name, sw.ID, sw); err != nil {
 		return err
 	}
-	_, err = s.St.DeleteAddresses(ctx, store.AddressFilter{Owner: &sw.ID})
+	_, err = s.st.DeleteAddresses(ctx, store.AddressFilter{Owner: &sw.ID})
 	return err
 }
 
@@ -208,7 +208,7 @@ type SwitchView struct {
 func (s *Service) SwitchViews(ctx context.Context, names ...string) ([]SwitchView, error) {
 	var sws []store.Switch
 	if len(names) == 0 {
-		if err := s.St.List(ctx, store.Switches, &sws); err != nil {
+		if err := s.st.List(ctx, store.Switches, &sws); err != nil {
 			return nil, err
 		}
 	} else {
@@ -242,7 +242,7 @@ func (s *Service) SwitchViews(ctx context.Context, names ...string) ([]SwitchVie
 // networksByID loads every network, keyed by id.
 func (s *Service) networksByID(ctx context.Context) (map[store.ID]*store.Network, error) {
 	var nets []store.Network
-	if err := s.St.List(ctx, store.Networks, &nets); err != nil {
+	if err := s.st.List(ctx, store.Networks, &nets); err != nil {
 		return nil, err
 	}
 	m := make(map[store.ID]*store.Network, len(nets))

@@ -70,7 +70,7 @@ func (s *Service) ipText(n *store.Network, off ipam.Offset) string {
 
 // unclaim deletes the claim claimAt made for owner (a rollback step).
 func (s *Service) unclaim(ctx context.Context, n *store.Network, off ipam.Offset, owner store.ID) error {
-	_, err := s.St.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key(), Owner: &owner})
+	_, err := s.st.DeleteAddresses(ctx, store.AddressFilter{Network: &n.ID, Offset: off.Key(), Owner: &owner})
 	return err
 }
 
@@ -83,7 +83,7 @@ func committed(ctx context.Context) context.Context { return context.WithoutCanc
 // dropClaim deletes one claim by id; a claim that is not there is not an
 // error (an interrupted insert may or may not have stored it).
 func (s *Service) dropClaim(ctx context.Context, id store.ID) error {
-	if err := s.St.DeleteAddress(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.st.DeleteAddress(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	return nil

@@ -59,7 +59,7 @@ func (c *bootCache) poll(ctx context.Context, interval time.Duration) {
 func (c *bootCache) check(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, err := c.svc.St.ChangeMarker(ctx)
+	m, err := c.svc.ChangeMarker(ctx)
 	if err != nil {
 		c.log.Warn("boot cache: cannot read the change marker", "err", err)
 		return
@@ -152,7 +152,7 @@ func (c *bootCache) nodeNames(ctx context.Context) ([]string, error) {
 // a thousand nodes asking at once cost one bulk write per flush, not a
 // thousand round trips. The newest update of a node wins.
 type statusWriter struct {
-	st  *store.Store
+	st  statusStore
 	log *slog.Logger
 	now func() time.Time
 
@@ -164,7 +164,12 @@ type statusWriter struct {
 // handedToken is a boot token and the address it was handed to.
 type handedToken struct{ token, addr string }
 
-func newStatusWriter(st *store.Store, log *slog.Logger, now func() time.Time) *statusWriter {
+// statusStore is where statusWriter flushes (luna.Service).
+type statusStore interface {
+	SetNodeStatuses(ctx context.Context, ups []store.StatusUpdate) error
+}
+
+func newStatusWriter(st statusStore, log *slog.Logger, now func() time.Time) *statusWriter {
 	return &statusWriter{st: st, log: log, now: now, pending: map[string]store.StatusUpdate{}, tokens: map[string]handedToken{}}
 }
 

@@ -111,7 +111,7 @@ func (s *Server) init() {
 	if s.metrics == nil {
 		s.metrics = newMetrics(s.Svc)
 		s.cache = newBootCache(s.Svc, s.Log)
-		s.writer = newStatusWriter(s.Svc.St, s.Log, s.now)
+		s.writer = newStatusWriter(s.Svc, s.Log, s.now)
 		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "luna_node_status_pending", Help: "Node statuses received and not stored yet (at most one per node).",
 		}, func() float64 { return float64(s.writer.pendingCount()) }))

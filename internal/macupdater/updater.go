@@ -188,7 +188,7 @@ func (u *Updater) Pass(ctx context.Context) (added int, err error) {
 	if added > 0 {
 		u.log().Info(fmt.Sprintf("Added %d new mac addresses.", added))
 	}
-	expired, err := u.Svc.St.ExpireLearnedMACs(ctx, start.Add(-ExpireAfter*u.interval()))
+	expired, err := u.Svc.ExpireLearnedMACs(ctx, start.Add(-ExpireAfter*u.interval()))
 	u.expired.Add(expired)
 	if err != nil {
 		return added, err
@@ -329,7 +329,7 @@ func (u *Updater) readSwitch(ctx context.Context, t luna.SwitchTarget, now time.
 		if idx, ok := ifIndex[e.port]; ok && names[idx] != "" {
 			portName = names[idx]
 		}
-		created, err := u.Svc.St.UpsertLearnedMAC(ctx, store.LearnedMAC{
+		created, err := u.Svc.UpsertLearnedMAC(ctx, store.LearnedMAC{
 			Switch: t.ID, MAC: e.mac, Port: port, PortName: portName, Updated: now,
 		})
 		if err != nil {

@@ -146,6 +146,14 @@ type fixture struct {
 
 func newService(t *testing.T) *luna.Service {
 	t.Helper()
+	svc, _ := newServiceStore(t)
+	return svc
+}
+
+// newServiceStore is newService with its store, for a test to look at or
+// arrange what the Service does not offer.
+func newServiceStore(t *testing.T) (*luna.Service, *store.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, _ := testutil.Store(t)
 	svc := luna.NewService(st)
@@ -167,7 +175,7 @@ func newService(t *testing.T) *luna.Service {
 	if err := svc.AddNetwork(ctx, luna.NetworkAdd{Name: "loop", Network: "127.0.0.0", Prefix: 8, NSHostname: "master"}); err != nil {
 		t.Fatalf("network add: %v", err)
 	}
-	return svc
+	return svc, st
 }
 
 func addSwitch(t *testing.T, svc *luna.Service, name, ip, oid string) {
@@ -184,10 +192,10 @@ func addSwitch(t *testing.T, svc *luna.Service, name, ip, oid string) {
 
 func newFixture(t *testing.T, port uint16) *fixture {
 	t.Helper()
-	svc := newService(t)
+	svc, st := newServiceStore(t)
 	addSwitch(t, svc, "sw1", "127.0.0.1", "")   // Q-BRIDGE, the default oid
 	addSwitch(t, svc, "sw2", "127.0.0.2", fdbD) // BRIDGE-MIB
-	f := &fixture{svc: svc, st: svc.St, log: &lockedBuffer{}, now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{svc: svc, st: st, log: &lockedBuffer{}, now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
 	f.u = &Updater{
 		Svc:    svc,
 		Walker: &SNMPWalker{Port: port, Timeout: 2 * time.Second, Retries: 1},
@@ -432,19 +440,19 @@ func (c *countingWalker) Walk(context.Context, luna.SwitchTarget, string, WalkFu
 // takes the address over, it starts working.
 func TestRunPassiveNode(t *testing.T) {
 	ctx := context.Background()
-	svc := newService(t)
+	svc, st := newServiceStore(t)
 	addSwitch(t, svc, "sw1", "127.0.0.1", "")
 	c, err := svc.Cluster(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.St.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": "10.30.255.254,10.30.255.253", "frontend_address": "10.30.255.250"}); err != nil {
+	if err := st.Set(ctx, store.Clusters, c.ID, map[string]any{"cluster_ips": "10.30.255.254,10.30.255.253", "frontend_address": "10.30.255.250"}); err != nil {
 		t.Fatal(err)
 	}
 	var holdsFrontend atomic.Bool
 	svc.IsLocalIP = func(ip string) bool { return ip == "10.30.255.250" && holdsFrontend.Load() }
 	stale := store.LearnedMAC{Switch: mustID(t, svc, "sw1"), MAC: "00:00:00:00:00:01", Port: "1", PortName: "1", Updated: time.Unix(0, 0)}
-	if _, err := svc.St.UpsertLearnedMAC(ctx, stale); err != nil {
+	if _, err := st.UpsertLearnedMAC(ctx, stale); err != nil {
 		t.Fatal(err)
 	}
 	w := &countingWalker{}
@@ -465,7 +473,7 @@ func TestRunPassiveNode(t *testing.T) {
 	if w.calls.Load() != 0 || u.Stats().Passes != 0 || !u.Stats().Passive {
 		t.Errorf("passive node worked: %d walks, stats %+v", w.calls.Load(), u.Stats())
 	}
-	if n, _ := svc.St.Count(ctx, store.SwitchMAC); n != 1 {
+	if n, _ := st.Count(ctx, store.SwitchMAC); n != 1 {
 		t.Errorf("passive node expired entries: %d left", n)
 	}
 
@@ -474,7 +482,7 @@ func TestRunPassiveNode(t *testing.T) {
 	if w.calls.Load() == 0 || u.Stats().Passes == 0 || u.Stats().Passive {
 		t.Errorf("active node did not work: %d walks, stats %+v\n%s", w.calls.Load(), u.Stats(), log.String())
 	}
-	if n, _ := svc.St.Count(ctx, store.SwitchMAC); n != 0 {
+	if n, _ := st.Count(ctx, store.SwitchMAC); n != 0 {
 		t.Errorf("stale entry not expired: %d left", n)
 	}
 	if !strings.Contains(log.String(), "This node is active now") {
