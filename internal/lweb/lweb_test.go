@@ -314,13 +314,26 @@ func TestInstall(t *testing.T) {
 	if f.status("node001") != "install.download" {
 		t.Fatalf("status = %q", f.status("node001"))
 	}
-	// While it downloads, node list and show add the tracker's percentage.
+	// While it downloads, node list and show add the tracker's percentage
+	// and ages, on lweb's clock: the status was stored at reported, the
+	// tracker heard the node a second later, and 7 s have passed.
+	reported := f.clock.Now()
 	if err := f.st.UpsertPeer(context.Background(), store.TrackerPeer{InfoHash: strings.Repeat("ab", 20), IP: "10.30.0.1",
-		Port: 6881, PeerID: luna.PeerIDHex("node001.cluster"), Updated: time.Now().UTC().Add(time.Second),
+		Port: 6881, PeerID: luna.PeerIDHex("node001.cluster"), Updated: reported.UTC().Add(time.Second),
 		Downloaded: 256, Left: 768}); err != nil {
 		t.Fatal(err)
 	}
-	if out := f.luna("node", "show", "node001"); !regexp.MustCompile(`status +\| install\.download \(25\.00% / last update [0-9]+sec\) - 0:00:0[0-9]`).MatchString(out) {
+	f.clock.Advance(7 * time.Second)
+	svc := luna.NewService(f.st)
+	svc.Now = f.clock.Now
+	views, err := svc.NodeViews(context.Background(), "", []string{"node001"})
+	if err != nil || len(views) != 1 || views[0].Status == nil {
+		t.Fatalf("node views: %v %+v", err, views)
+	}
+	if got, want := views[0].Status.Text(), "install.download (25.00% / last update 6sec) - 0:00:07"; got != want {
+		t.Fatalf("node show's status: %q, want %q", got, want)
+	}
+	if out := f.luna("node", "show", "node001"); !strings.Contains(out, "install.download (25.00% / last update ") {
 		t.Fatalf("node show lacks the download percentage:\n%s", out)
 	}
 	if out := f.luna("node", "list", "-o", "json"); !strings.Contains(out, `"download_percent": 25`) {
