@@ -151,6 +151,9 @@ func run() error {
 			return err
 		}
 	}
+	if err := b.lab.StaticNeighbours(ctx); err != nil {
+		return err
+	}
 	l, err := b.lab.Listen(7050)
 	if err != nil {
 		return err

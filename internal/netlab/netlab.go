@@ -62,7 +62,7 @@ func New(ctx context.Context, prefix string, subnet netip.Prefix) (*Lab, error) 
 	steps := [][]string{
 		{"ip", "netns", "add", l.Hub},
 		{"ip", "-n", l.Hub, "link", "set", "lo", "up"},
-		{"ip", "-n", l.Hub, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", l.Hub, "link", "add", "br0", "address", mac(l.HubIP), "type", "bridge"},
 		{"ip", "-n", l.Hub, "addr", "add", fmt.Sprintf("%s/24", l.HubIP), "dev", "br0"},
 		{"ip", "-n", l.Hub, "link", "set", "br0", "up"},
 	}
@@ -101,6 +101,7 @@ func (l *Lab) AddHost(ctx context.Context, name string, rateMbit int) (*Host, er
 		{"ip", "-n", h.NS, "link", "set", "lo", "up"},
 		{"ip", "-n", l.Hub, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
 		{"ip", "-n", l.Hub, "link", "set", veth, "master", "br0", "up"},
+		{"ip", "-n", h.NS, "link", "set", "eth0", "address", mac(h.IP)},
 		{"ip", "-n", h.NS, "addr", "add", fmt.Sprintf("%s/24", h.IP), "dev", "eth0"},
 		{"ip", "-n", h.NS, "link", "set", "eth0", "up"},
 	}
@@ -120,6 +121,51 @@ func (l *Lab) AddHost(ctx context.Context, name string, rateMbit int) (*Host, er
 		}
 	}
 	return h, nil
+}
+
+// mac is the Ethernet address of an IPv4 address in a lab: locally
+// administered, 02:00 and the four bytes.
+func mac(a netip.Addr) string {
+	b := a.As4()
+	return fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// StaticNeighbours gives every host and the hub a permanent ARP entry for
+// every other address of the lab. With many hosts talking to each other,
+// learned entries would exceed the kernel's neighbour table limit
+// (gc_thresh3, counted over all namespaces of the machine) and new
+// connections would fail; permanent entries are not counted.
+func (l *Lab) StaticNeighbours(ctx context.Context) error {
+	all := append([]netip.Addr{l.HubIP}, func() []netip.Addr {
+		var a []netip.Addr
+		for _, h := range l.Hosts {
+			a = append(a, h.IP)
+		}
+		return a
+	}()...)
+	batch := func(ns, dev string, self netip.Addr) error {
+		var b strings.Builder
+		for _, a := range all {
+			if a != self {
+				fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", a, mac(a), dev)
+			}
+		}
+		cmd := exec.CommandContext(ctx, "ip", "-n", ns, "-batch", "-")
+		cmd.Stdin = strings.NewReader(b.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("static neighbours in %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	if err := batch(l.Hub, "br0", l.HubIP); err != nil {
+		return err
+	}
+	for _, h := range l.Hosts {
+		if err := batch(h.NS, "eth0", h.IP); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Command is name with args run in the host's namespace, with the host
