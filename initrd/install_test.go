@@ -359,7 +359,8 @@ exec chroot "$R" /usr/bin/env -i HOME=/root LUNA_BOOTIF=eth0 \
     PATH=/luna/stubs:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /luna/install.sh
 `
 
-// runInstall runs the install script in root; it must end within 2 minutes.
+// runInstall runs the install script in root; it must end within 4 minutes
+// (a loaded machine).
 func runInstall(t *testing.T, root string) (string, error) {
 	t.Helper()
 	for _, tool := range []string{"unshare", "chroot", "curl", "tar"} {
@@ -370,14 +371,14 @@ func runInstall(t *testing.T, root string) (string, error) {
 	if os.Geteuid() != 0 {
 		t.Fatal("running the install script needs root (mount namespaces and chroot)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--uts", "--fork", "--kill-child", "--propagation", "private",
 		"bash", "-c", enterRoot, "enter", root)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		t.Fatalf("the install script did not end within 2 minutes:\n%s", out)
+		t.Fatalf("the install script did not end within 4 minutes:\n%s", out)
 	}
 	return string(out), err
 }

@@ -1,6 +1,7 @@
 package initrd_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,7 +76,7 @@ for d in usr bin sbin lib lib32 lib64 libx32; do
     fi
 done
 cp "$R"/luna/lib/*.sh "$R/lib/"
-cp "$R/luna/sbin/luna-installer" "$R/sbin/luna-installer"
+cp "$R"/luna/sbin/* "$R/sbin/"
 mount -t proc proc "$R/proc"
 mount -t sysfs sysfs "$R/sys"
 mount -t tmpfs tmpfs "$R/dev"
@@ -118,6 +119,7 @@ func installerRoot(t *testing.T, root, cmdline string) {
 	copyFile("/usr/lib/dracut/modules.d/99base/dracut-dev-lib.sh", filepath.Join(root, "luna/lib/dracut-dev-lib.sh"), 0o644)
 	copyFile("luna-lib.sh", filepath.Join(root, "luna/lib/luna-lib.sh"), 0o644)
 	copyFile("luna-installer.sh", filepath.Join(root, "luna/sbin/luna-installer"), 0o755)
+	copyFile("luna-dhclient-script.sh", filepath.Join(root, "luna/sbin/luna-dhclient-script"), 0o755)
 	if err := os.Symlink("/usr/lib/dracut/dracut-util", filepath.Join(root, "luna/bin/dracut-getarg")); err != nil {
 		t.Fatal(err)
 	}
@@ -150,28 +152,36 @@ func TestInstallerBootsNode(t *testing.T) {
 	installerRoot(t, root, cmdline)
 	c.takeStatuses()
 
+	// The installer ends on its own once installed; a test that fails
+	// before stops it (a loaded machine gets minutes).
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	done := make(chan struct{})
 	var out []byte
 	var err error
 	go func() {
 		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
 			"--propagation", "private", "bash", "-c", enterInstaller, "enter", root, "")
 		cmd.WaitDelay = 5 * time.Second
 		out, err = cmd.CombinedOutput()
 	}()
+	t.Cleanup(func() { cancel(); <-done })
 	// Once the installer has reported the 404, the image is packed.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		c.mu.Lock()
 		seen := strings.Join(c.statuses, " ")
 		c.mu.Unlock()
 		if strings.Contains(seen, "install.error.fetch") {
 			break
 		}
+		select {
+		case <-done:
+			t.Fatalf("the installer ended before the image was packed: %v\n%s", err, out)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the installer reported no failed fetch within a minute; statuses %q", seen)
+			t.Fatalf("the installer reported no failed fetch within 2 minutes; statuses %q", seen)
 		}
 	}
 	c.pack(imageTree(t))
@@ -274,7 +284,7 @@ func TestInstallerServiceMode(t *testing.T) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
 		"--propagation", "private", "bash", "-c", enterInstaller, "enter", root, slave)
@@ -308,5 +318,109 @@ func TestInstallerServiceMode(t *testing.T) {
 	}
 	if addrs := ipCmd(t, "-n", ns, "-4", "addr", "show", "dev", "eth0"); strings.Contains(addrs, "inet ") {
 		t.Errorf("the boot interface keeps an address after service mode:\n%s", addrs)
+	}
+}
+
+// startDHCPD runs ISC dhcpd on the host side of the boot network, handing
+// out addresses of the lab network with lweb's address as router and name
+// server.
+func startDHCPD(t *testing.T, hostIf string) (leases string) {
+	t.Helper()
+	dhcpd, err := exec.LookPath("dhcpd")
+	if err != nil {
+		t.Fatal("dhcpd is needed for the DHCP boot: apt-get install isc-dhcp-server")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "dhcpd.conf")
+	leases = filepath.Join(dir, "dhcpd.leases")
+	text := fmt.Sprintf(`authoritative;
+default-lease-time 600;
+max-lease-time 600;
+subnet %s netmask 255.255.255.240 {
+  range 198.51.100.232 198.51.100.236;
+  option routers %s;
+  option domain-name-servers %s;
+  option domain-name "cluster";
+}
+`, labNet, labServer, labServer)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leases, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(dhcpd, "-f", "-d", "-4", "-cf", conf, "-lf", leases, "-pf", filepath.Join(dir, "dhcpd.pid"), hostIf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("dhcpd:\n%s", out.String())
+		}
+	})
+	return leases
+}
+
+// TestInstallerDHCP boots a node whose group's boot interface has no
+// network, so lweb gives it luna.bootproto=dhcp: the installer gets a lease
+// with dhclient (through luna-dhclient-script: address, route, name
+// servers), knows the interface that reaches lweb as the boot interface,
+// installs, and stops dhclient and flushes the lease's address afterwards.
+func TestInstallerDHCP(t *testing.T) {
+	if _, err := exec.LookPath("dhclient"); err != nil {
+		t.Fatal("dhclient is needed for the DHCP boot: apt-get install isc-dhcp-client")
+	}
+	ns := bootLab(t)
+	leases := startDHCPD(t, ns)
+	c := newClusterOn(t, labServer, labNet, labPrefix)
+	c.luna("", "node", "change", "node001", "--setupbmc", "n")
+	c.luna("", "group", "change", "compute", "-i", "BOOTIF", "--delnet", "cluster")
+	c.pack(imageTree(t))
+	c.seed()
+	boot := c.get("/luna?step=discovery&hwdata=%7C" + nodeMAC + "%7C")
+	m := regexp.MustCompile(`(?m)^imgargs kernel (.*)$`).FindStringSubmatch(boot)
+	if m == nil || !strings.Contains(m[1], "luna.bootproto=dhcp") {
+		t.Fatalf("no DHCP kernel command line in the boot script:\n%s", boot)
+	}
+	root := scratchRoot(t, "")
+	installerRoot(t, root, m[1])
+	c.takeStatuses()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--fork", "--kill-child",
+		"--propagation", "private", "bash", "-c", enterInstaller, "enter", root, "")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("installer: %v\n%s", err, out)
+	}
+	wantStatuses(t, c.takeStatuses(), "install.prescript", "install.partscript", "install.download", "install.unpack",
+		"install.setnet", "install.postscript", "install.success")
+	if l := readFile(t, leases); !strings.Contains(l, "hardware ethernet "+nodeMAC) {
+		t.Errorf("dhcpd gave the node no lease:\n%s", l)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/resolv.conf")); got != "search cluster\nnameserver "+labServer+"\n" {
+		t.Errorf("resolv.conf from the lease:\n%s", got)
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "luna/luna_bootif"))); got != "eth0" {
+		t.Errorf("boot interface %q, want eth0", got)
+	}
+	want := "DEVICE=eth0\nNAME=eth0\nONBOOT=yes\nBOOTPROTO=dhcp\n"
+	if got := readFile(t, filepath.Join(root, "sysroot/etc/sysconfig/network-scripts/ifcfg-eth0")); got != want {
+		t.Errorf("ifcfg-eth0 of a DHCP node:\n%s\nwant\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "luna/dhclient.leases")); !os.IsNotExist(err) {
+		t.Errorf("the DHCP lease file is left (%v)", err)
+	}
+	if addrs := ipCmd(t, "-n", ns, "-4", "addr", "show", "dev", "eth0"); strings.Contains(addrs, "inet ") {
+		t.Errorf("the boot interface keeps its lease after the installer:\n%s", addrs)
+	}
+	if routes := ipCmd(t, "-n", ns, "-4", "route", "show"); strings.Contains(routes, "default") {
+		t.Errorf("a default route is left after the installer:\n%s", routes)
 	}
 }

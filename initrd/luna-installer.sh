@@ -212,7 +212,7 @@ luna_install() {
 }
 
 # luna_finish stops what the installer started, so the installed system
-# starts from a clean slate: sshd and its sessions, DHCP leases, the boot
+# starts from a clean slate: sshd and its sessions, the DHCP client, the boot
 # addresses and the tty2 shell.
 luna_finish() {
     local pid dev
