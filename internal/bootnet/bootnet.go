@@ -36,6 +36,12 @@ type Env struct {
 	Systemd  func() bool
 	LookPath func(string) (string, error)
 	Now      func() time.Time
+	// DaemonFiles are the files the DHCP servers read, by format: a
+	// configuration written elsewhere does not restart them.
+	DaemonFiles map[string]string
+	// NoRestart leaves the daemons alone (LUNA_NO_RESTART=1: tests, image
+	// builds): the files are written and a message says so.
+	NoRestart bool
 }
 
 // NewEnv is the real machine.
@@ -48,8 +54,10 @@ func NewEnv(svc *luna.Service, out io.Writer) *Env {
 			st, err := os.Stat("/run/systemd/system")
 			return err == nil && st.IsDir()
 		},
-		LookPath: exec.LookPath,
-		Now:      time.Now,
+		LookPath:    exec.LookPath,
+		Now:         time.Now,
+		NoRestart:   svc.Getenv != nil && svc.Getenv("LUNA_NO_RESTART") != "",
+		DaemonFiles: map[string]string{FormatISC: DefaultDHCPDConf, FormatKea: DefaultKeaConf},
 	}
 }
 
@@ -135,11 +143,19 @@ func MakeDHCP(ctx context.Context, e *Env, r DHCPRequest) error {
 	if r.Format == FormatKea {
 		units = []string{"kea-dhcp4-server.service", "kea-dhcp4.service"}
 	}
+	if daemonFile := e.DaemonFiles[r.Format]; r.File != daemonFile {
+		e.say("The DHCP server reads %s, not %s: it was not restarted.", daemonFile, r.File)
+		return nil
+	}
 	return e.restart(ctx, "the DHCP server", units, "restart")
 }
 
 // restart restarts (or reloads) the first of units this machine has.
 func (e *Env) restart(ctx context.Context, what string, units []string, action string) error {
+	if e.NoRestart {
+		e.say("LUNA_NO_RESTART is set: %s was not %sed.", what, action)
+		return nil
+	}
 	if !e.Systemd() {
 		e.say("systemd does not run here: %s was not %sed; do it yourself to use the new files.", what, action)
 		return nil
@@ -242,6 +258,10 @@ func MakeDNS(ctx context.Context, e *Env) error {
 // reloadNamed asks named to load the new zones: rndc when it reaches
 // named, otherwise systemd.
 func (e *Env) reloadNamed(ctx context.Context) error {
+	if e.NoRestart {
+		e.say("LUNA_NO_RESTART is set: named was not reloaded.")
+		return nil
+	}
 	if _, err := e.LookPath("rndc"); err == nil {
 		if out, err := e.Run(ctx, "rndc", "reload"); err == nil {
 			e.say("Reloaded named (rndc).")

@@ -252,7 +252,7 @@ func TestMakeDHCP(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(buf.String(), "systemd does not run here") {
+	if !strings.Contains(buf.String(), "The DHCP server reads /etc/dhcp/dhcpd.conf, not "+conf+": it was not restarted.") {
 		t.Errorf("no message about the DHCP server not restarted: %s", buf.String())
 	}
 	// Native HA from a machine that is neither master is refused.
@@ -679,5 +679,73 @@ func exchange(t *testing.T, serverLog *bytes.Buffer, busybox, cli, dir string) {
 	ip, err := netip.ParseAddr(strings.TrimPrefix(strings.Fields(got)[0], "ip="))
 	if err != nil || ip.Less(netip.MustParseAddr("192.0.2.100")) || netip.MustParseAddr("192.0.2.110").Less(ip) {
 		t.Errorf("unknown MAC: %q, want an address of 192.0.2.100-192.0.2.110", got)
+	}
+}
+
+// TestRestart checks which daemon commands makedhcp and makedns run, with
+// a recorder in place of systemctl and rndc (this machine has no systemd,
+// and the tests must not restart its daemons).
+func TestRestart(t *testing.T) {
+	f := newCluster(t)
+	ctx := context.Background()
+	conf := filepath.Join(f.dir, "dhcpd.conf")
+	f.luna("cluster", "makedhcp", "-N", "cluster", "-s", "10.141.128.1", "-e", "10.141.129.254", "--file", conf)
+	var out bytes.Buffer
+	e := f.bootEnv(&out, "")
+	e.DaemonFiles = map[string]string{bootnet.FormatISC: conf}
+	var ran []string
+	fail := map[string]bool{}
+	e.Run = func(_ context.Context, name string, args ...string) ([]byte, error) {
+		cmd := strings.Join(append([]string{name}, args...), " ")
+		ran = append(ran, cmd)
+		switch {
+		case fail[cmd]:
+			return []byte("Job failed.\n"), fmt.Errorf("exit status 1")
+		case strings.HasPrefix(cmd, "systemctl show") && strings.HasSuffix(cmd, "dhcpd.service"):
+			return []byte("loaded\n"), nil
+		case strings.HasPrefix(cmd, "systemctl show"):
+			return []byte("not-found\n"), nil
+		}
+		return nil, nil
+	}
+	e.Systemd = func() bool { return true }
+	if err := bootnet.MakeDHCP(ctx, e, bootnet.DHCPRequest{File: conf}); err != nil {
+		t.Fatal(err)
+	}
+	want := "systemctl show --property=LoadState --value isc-dhcp-server.service|systemctl show --property=LoadState --value dhcpd.service|systemctl restart dhcpd.service"
+	if got := strings.Join(ran, "|"); got != want {
+		t.Errorf("makedhcp ran %s, want %s", got, want)
+	}
+	fail["systemctl restart dhcpd.service"] = true
+	err := bootnet.MakeDHCP(ctx, e, bootnet.DHCPRequest{File: conf})
+	if err == nil || luna.ExitCode(err) != 1 || !strings.Contains(err.Error(), "Unable to restart the DHCP server (dhcpd.service): Job failed.") {
+		t.Errorf("a failed restart: %v", err)
+	}
+	// makedns: rndc first; systemd when rndc cannot reach named.
+	e.LookPath = func(string) (string, error) { return "/usr/sbin/rndc", nil }
+	ran = nil
+	if err := bootnet.MakeDNS(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ran, "|"); got != "rndc reload" {
+		t.Errorf("makedns ran %s", got)
+	}
+	f.luna("node", "add", "-g", "gpu", "-n", "gpu02") // a change, so that named is reloaded again
+	fail["rndc reload"] = true
+	ran = nil
+	if err := bootnet.MakeDNS(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	want = "rndc reload|systemctl show --property=LoadState --value named.service|systemctl show --property=LoadState --value bind9.service"
+	if got := strings.Join(ran, "|"); got != want {
+		t.Errorf("makedns ran %s, want %s", got, want)
+	}
+	if !strings.Contains(out.String(), "None of named.service, bind9.service is installed: named was not reloaded.") {
+		t.Errorf("no message: %s", out.String())
+	}
+	// Nothing changed: nothing reloaded.
+	ran = nil
+	if err := bootnet.MakeDNS(ctx, e); err != nil || len(ran) != 0 {
+		t.Errorf("an unchanged makedns ran %v (%v)", ran, err)
 	}
 }
