@@ -18,9 +18,9 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
-	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/time/rate"
 
+	"github.com/clustervision/luna-go/internal/daemon"
 	"github.com/clustervision/luna-go/internal/luna"
 )
 
@@ -59,6 +59,8 @@ const connsPerTorrent = 1024
 // Run listens on the first free port of the cluster's range on the bind
 // address, writes the pidfile, and seeds until ctx ends; then it announces
 // `stopped` for every torrent, closes the client and removes the pidfile.
+// The seeding loop runs as an internal/daemon worker (systemd READY=1 and
+// STOPPING=1 come from there).
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
 	set, err := cfg.Svc.SeedingSettings(ctx)
@@ -86,37 +88,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer releasePidfile(set.Pidfile)
 	addr := net.JoinHostPort(set.BindIP, strconv.Itoa(port))
-	log.Info("ltorrent listening", "address", addr, "torrents", set.TorrentsDir, "pidfile", set.Pidfile,
-		"soft_timeout", set.SoftTimeout, "hard_timeout", set.HardTimeout)
-	if cfg.Ready != nil {
-		cfg.Ready(addr)
-	}
-	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
-
 	s := &seeder{cl: cl, svc: cfg.Svc, log: log, ip: ip, port: port, now: time.Now,
 		set: set, scanner: newScanner(set.TorrentsDir),
-		entries: map[string]*entry{}, seeds: map[metainfo.Hash]*seeding{}, annCtx: ctx}
+		entries: map[string]*entry{}, seeds: map[metainfo.Hash]*seeding{}}
 	pass := cfg.Pass
 	if pass <= 0 {
 		pass = DefaultPass
 	}
-	tick := time.NewTicker(pass)
-	defer tick.Stop()
-	s.pass(ctx, true)
-	for {
-		select {
-		case <-ctx.Done():
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-			log.Info("stopping: announcing stopped", "torrents", len(s.seeds))
-			s.stop()
-			return nil
-		case <-tick.C:
-			s.pass(ctx, false)
-		case <-cfg.Rescan:
-			log.Info("re-reading torrent files and osimages")
-			s.pass(ctx, true)
-		}
+	d := &daemon.Daemon{
+		Log:     log,
+		Workers: []func(context.Context) error{func(ctx context.Context) error { return s.run(ctx, pass, cfg.Rescan) }},
+		Ready: func() {
+			log.Info("ltorrent listening", "address", addr, "torrents", set.TorrentsDir, "pidfile", set.Pidfile,
+				"soft_timeout", set.SoftTimeout, "hard_timeout", set.HardTimeout)
+			if cfg.Ready != nil {
+				cfg.Ready(addr)
+			}
+		},
 	}
+	return d.Run(ctx)
 }
 
 // listen starts the torrent client on the first port of the range that is

@@ -66,6 +66,28 @@ type Domain interface {
 	ReferencedTorrents(ctx context.Context) (map[string]bool, error)
 }
 
+// run is the loop that owns the table: a pass every interval and at each
+// rescan, until ctx ends; then every torrent announces `stopped`.
+func (s *seeder) run(ctx context.Context, every time.Duration, rescan <-chan struct{}) error {
+	s.annCtx = ctx
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	s.pass(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			s.log.Info("stopping: announcing stopped", "torrents", len(s.seeds))
+			s.stop()
+			return nil
+		case <-tick.C:
+			s.pass(ctx, false)
+		case <-rescan:
+			s.log.Info("re-reading torrent files and osimages")
+			s.pass(ctx, true)
+		}
+	}
+}
+
 // pass brings the table up to date: the referenced ids when the change
 // marker moved (or force), the directory, the active flags, retirements.
 func (s *seeder) pass(ctx context.Context, force bool) {
