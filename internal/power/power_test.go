@@ -153,23 +153,25 @@ func TestIPMISimActions(t *testing.T) {
 			t.Errorf("%s printed %q, want %q", s.a, got, s.word)
 		}
 		want = append(want, s.calls...)
-		// ipmi_sim switches the power back on a moment after the off of a cycle.
+		// ipmi_sim switches the power back on a moment after the off of a
+		// cycle, and its chassis script logs a call before it stores the
+		// new state: wait for both.
 		var got []string
+		var on bool
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			var err error
 			if got, err = sim.ChassisCalls(); err != nil {
 				t.Fatal(err)
 			}
-			if slices.Equal(got, want) || time.Now().After(deadline) {
+			if on, err = sim.Power(); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Equal(got, want) && on == s.on || time.Now().After(deadline) {
 				break
 			}
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("after %s ipmi_sim set %q, want %q", s.a, got, want)
-		}
-		on, err := sim.Power()
-		if err != nil {
-			t.Fatal(err)
 		}
 		if on != s.on {
 			t.Errorf("after %s the chassis is on=%v, want %v", s.a, on, s.on)
