@@ -21,8 +21,8 @@ import (
 //
 //   - a discovery gets a boot token (and sets the node's status) only when
 //     it comes from the node itself (one of its addresses, or the address
-//     its current token went to), or the node had no MAC yet (its first
-//     boot: trust on first use), or the cluster allows rebinding
+//     its current token went to), or it bound the node's first MAC (its
+//     first boot: trust on first use), or the cluster allows rebinding
 //     (allow_rebind) or runs open (insecure_install); otherwise it gets the
 //     boot script without a token and the status stays;
 //   - the install script (it carries the BMC password) and status reports
@@ -37,7 +37,6 @@ import (
 
 // BootIdentity is what identifies a node's boot to lweb.
 type BootIdentity struct {
-	HasMAC    bool     // the node had a MAC before the request at hand
 	Addrs     []string // the node's own addresses, as text
 	Token     string   // the token of its current boot ("" = none)
 	TokenAddr string   // the address that token was handed to
@@ -59,9 +58,10 @@ func (b *BootIdentity) MayAct(client, token string) bool {
 }
 
 // MayHandToken says whether a discovery of the node from client gets a
-// boot token and sets the node's status.
-func (b *BootIdentity) MayHandToken(c *store.Cluster, client string) bool {
-	return !b.HasMAC || c.AllowRebind || c.InsecureInstall || b.FromNode(client)
+// boot token and sets the node's status; firstBinding says that the
+// discovery bound the node's first MAC.
+func (b *BootIdentity) MayHandToken(c *store.Cluster, client string, firstBinding bool) bool {
+	return firstBinding || c.AllowRebind || c.InsecureInstall || b.FromNode(client)
 }
 
 // ErrRebindRefused is returned by Discover when a discovery would give a
@@ -82,15 +82,11 @@ func (s *Service) BootState(ctx context.Context, id store.ID) (token, addr strin
 
 // bootIdentity reads a node's boot identity from the store.
 func (s *Service) bootIdentity(ctx context.Context, nd *store.Node) (*BootIdentity, error) {
-	macs, err := s.st.MACsOf(ctx, []store.ID{nd.ID})
-	if err != nil {
-		return nil, err
-	}
 	nets, err := s.networksByID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b := &BootIdentity{HasMAC: len(macs) > 0, Addrs: addressTexts(nets, store.NodeAddrs(nd))}
+	b := &BootIdentity{Addrs: addressTexts(nets, store.NodeAddrs(nd))}
 	if b.Token, b.TokenAddr, err = s.BootState(ctx, nd.ID); err != nil {
 		return nil, err
 	}

@@ -157,6 +157,7 @@ func TestAttackerOnTheProvisioningNetwork(t *testing.T) {
 		{"discovery by name with another MAC", q("step=discovery&node=node001&" + mac(attackerMAC)), nil, []int{403}},
 		{"discovery by name with its own MAC", q("step=discovery&node=node001&" + mac(node1MAC)), nil, []int{200}},
 		{"discovery by name, no MAC", q("step=discovery&node=node001&hwdata=asset"), nil, []int{200}},
+		{"discovery by name of a node without a MAC, no MAC", q("step=discovery&node=node002&hwdata=asset|"), nil, []int{200}},
 		{"discovery by name, syslinux", q("step=discovery&type=syslinux&node=node001&" + mac(attackerMAC)), nil, []int{403}},
 		{"discovery by name, repeated node", q("step=discovery&node=node002&node=node001&" + mac(attackerMAC)), nil, []int{403}},
 		{"discovery giving node001's MAC to node002", q("step=discovery&node=node002&" + mac(node1MAC)), nil, []int{403}},

@@ -361,13 +361,13 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id, err := s.identity(ctx, p.NodeID, name, disc.HadMAC)
+	id, err := s.identity(ctx, p.NodeID, name)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p.Token = ""
-	if id.MayHandToken(c, client) {
+	if id.MayHandToken(c, client, disc.Bound && !disc.HadMAC) {
 		p.Token = luna.NewToken()
 	}
 	body, err := rd.NodeBoot(d.Kind, p)
@@ -379,7 +379,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		s.record(ctx, p.NodeID, name, "boot.request", p.Token, client)
 		s.Log.Debug("boot script", "node", name, "client", client)
 	} else {
-		s.Log.Info("discovery of a node with a MAC from an address that is not the node's: boot script without a boot token, status unchanged",
+		s.Log.Info("discovery from an address that is not the node's, binding no first MAC: boot script without a boot token, status unchanged",
 			"node", name, "client", client)
 	}
 	writeScript(w, body)
@@ -388,12 +388,12 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 // identity is a node's boot identity: its addresses and the token of its
 // current boot (the one this process handed out last, or else the stored
 // one, handed out before a restart or by another lweb).
-func (s *Server) identity(ctx context.Context, id store.ID, name string, hasMAC bool) (*luna.BootIdentity, error) {
+func (s *Server) identity(ctx context.Context, id store.ID, name string) (*luna.BootIdentity, error) {
 	ips, err := s.cache.nodeIPs(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	b := &luna.BootIdentity{HasMAC: hasMAC, Addrs: ips}
+	b := &luna.BootIdentity{Addrs: ips}
 	if t, ok := s.writer.token(name); ok {
 		b.Token, b.TokenAddr = t.token, t.addr
 		return b, nil
@@ -412,7 +412,7 @@ func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (sto
 	if err != nil {
 		return store.ID{}, nil, false, err
 	}
-	id, err := s.identity(ctx, nd.ID, name, true)
+	id, err := s.identity(ctx, nd.ID, name)
 	if err != nil {
 		return store.ID{}, nil, false, err
 	}
