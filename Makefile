@@ -1,5 +1,5 @@
 # Luna in Go. `make deps` prepares a fresh Debian machine, `make test` runs
-# every test, `make demo` shows the CLI on the embedded store.
+# every test, `make demo` provisions simulated nodes through the whole flow.
 GO       ?= go
 BINARIES := luna lunadb lweb lpower ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
@@ -41,9 +41,15 @@ lint:
 	$(GO) vet ./...
 	@command -v shellcheck >/dev/null || { echo "shellcheck is needed: apt-get install shellcheck"; exit 1; }
 	shellcheck -x initrd/*.sh initrd/bashrc internal/render/testdata/install-*.golden
+	shellcheck -x internal/demo/scripts/*.sh
 
+# The demo (docs/demo.md): lunadb, lweb, ltorrent and NODES simulated nodes,
+# each in a network namespace of its own, provisioned through the whole
+# flow on the embedded store; needs root. make demo NODES=16
+NODES ?= 8
 demo: build
-	./scripts/demo.sh
+	$(GO) build -o bin/ ./cmd/lunademo
+	./bin/lunademo -n $(NODES)
 
 # The node benchmark (docs/BENCHMARKS.md): 10,000 nodes on a lunadb of its
 # own, luna against a raw driver read; about 15 minutes on 2 cores, so not

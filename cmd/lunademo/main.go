@@ -1,0 +1,20 @@
+// Command lunademo is `make demo` (internal/demo): it provisions simulated
+// nodes through the whole Luna flow on this machine. It owns the signals:
+// SIGINT and SIGTERM stop the demo and clean up what it started.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/clustervision/luna-go/internal/demo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := demo.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,10 @@
+#!/bin/bash
+# sums.sh DIR: what a tree holds, lines of PATH<tab>FACT: type, mode, owner
+# and symlink target of every entry; link count and SHA-256 of every file.
+# The same facts on the image and on an installed node mean the node got
+# the image.
+set -eu -o pipefail
+cd "$1"
+find . -mindepth 1 -printf '%p\t%y %m %U:%G %l\n'
+find . -type f -printf '%p\tlinks %n\n'
+find . -type f -exec sha256sum {} + | sed 's/^\([0-9a-f]*\)  \(.*\)$/\2\tsha256 \1/'
