@@ -47,7 +47,7 @@ const (
 	serverIP  = "192.0.2.254" // TEST-NET-1: the cluster network is 192.0.2.0/24
 	lwebPort  = 7050
 	kernver   = "6.1.0-demo"
-	maxNodes  = 100 // nodes get .1-.100, the DHCP stand-in .101-.200
+	maxNodes  = 100 // nodes get 192.0.2.1-100
 	imageName = "compute"
 )
 

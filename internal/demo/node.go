@@ -175,7 +175,7 @@ func (r *run) provision(ctx context.Context) error {
 	t0 := time.Now()
 	for _, nd := range r.nodes {
 		env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LUNA_RETRY=2",
-			fmt.Sprintf("DEMO_URL=http://%s:%d", serverIP, lwebPort), fmt.Sprintf("DEMO_DHCP_IP=192.0.2.%d/24", 100+nd.i)}
+			fmt.Sprintf("DEMO_URL=http://%s:%d", serverIP, lwebPort), fmt.Sprintf("DEMO_DHCP_IP=192.0.2.%d/24", nd.i)}
 		p, err := r.startProc(nd.name, filepath.Join("nodes", nd.name+".console"), env, "ip", "netns", "exec", nd.ns,
 			"unshare", "--mount", "--uts", "--fork", "--kill-child", "--propagation", "private", "bash", "-c", enter, "enter", nd.root)
 		if err != nil {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # node.sh: one simulated node, chrooted in its root by enter.sh. First what
-# the firmware does (an address from the DHCP range, then iPXE's discovery
+# the firmware does (its address from DHCP, then iPXE's discovery
 # by MAC and the kernel and initrd downloads the boot script names), then
 # what the initramfs does: dracut's cmdline hook and Luna's start hook run
 # the real Luna installer (initrd/luna-installer.sh), which brings the boot
@@ -9,7 +9,8 @@
 set -u
 say() { printf '%s node: %s\n' "$(date +%T.%3N)" "$*"; }
 
-# Firmware: DHCP (a fixed address of the range stands in for it) and iPXE.
+# Firmware: DHCP gives the node its own address (the fixed address of
+# `luna cluster makedhcp`; set here without a DHCP server), then iPXE.
 ip link set dev lo up
 ip link set dev eth0 up
 ip -4 addr add "$DEMO_DHCP_IP" dev eth0
