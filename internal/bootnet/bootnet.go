@@ -115,7 +115,16 @@ func MakeDHCP(ctx context.Context, e *Env, r DHCPRequest) error {
 	if r.Format == FormatKea {
 		files, err = dhcpconf.Kea(cfg, dhcpconf.KeaOptions{HooksDir: keaHooksDir()})
 	} else {
-		files, err = dhcpconf.ISC(cfg)
+		var override []byte
+		if c, cerr := e.Svc.Cluster(ctx); cerr == nil && c.Path != "" {
+			path := filepath.Join(c.Path, "templates", dhcpconf.TemplateName)
+			if override, err = os.ReadFile(path); err == nil {
+				e.say("Using the template %s.", path)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return luna.Failf("Error on reading %s: %v", path, err)
+			}
+		}
+		files, err = dhcpconf.ISC(cfg, override)
 	}
 	if err != nil {
 		return luna.Failf("Error on creating DHCP config: %v", err)

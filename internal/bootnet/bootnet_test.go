@@ -217,6 +217,30 @@ func TestMakeDHCP(t *testing.T) {
 			t.Errorf("cluster show lacks %s:\n%s", want, shown)
 		}
 	}
+	// An override template in <cluster path>/templates replaces the built-in one.
+	tdir := filepath.Join(f.dir, "templates")
+	if err := os.MkdirAll(tdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := filepath.Join(tdir, "dhcpd.conf.tmpl")
+	if err := os.WriteFile(tmpl, []byte("subnet {{.Network}} netmask {{.Netmask}} {\n    range {{.RangeStart}} {{.RangeEnd}};\n}\n{{range .Hosts}}host {{.Name}} { hardware ethernet {{.MAC}}; fixed-address {{.IP}}; }\n{{end}}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = f.luna("cluster", "makedhcp", "--file", conf)
+	if !strings.Contains(out, "Using the template "+tmpl) || !bytes.HasPrefix(read(t, conf), []byte("subnet 10.141.0.0 netmask 255.255.0.0 {\n")) {
+		t.Fatalf("the override template was not used: %s\n%s", out, read(t, conf))
+	}
+	dhcpdCheck(t, conf)
+	if err := os.WriteFile(tmpl, []byte("{{.NoSuchField}}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := f.run("cluster", "makedhcp", "--file", conf); code != 1 || !strings.Contains(errs, "NoSuchField") {
+		t.Fatalf("a template with an unknown field: exit %d, %s", code, errs)
+	}
+	if err := os.Remove(tmpl); err != nil {
+		t.Fatal(err)
+	}
+
 	// Kea, from the stored range.
 	kea := filepath.Join(f.dir, "kea-dhcp4.conf")
 	f.luna("cluster", "makedhcp", "--format", "kea", "--file", kea)

@@ -88,15 +88,28 @@ type Files struct {
 	Primary, Secondary []byte
 }
 
-// ISC renders dhcpd.conf. With failover peers the secondary file is the
-// peer's side; with HA but no failover it is the same as the primary.
-func ISC(c *luna.DHCPConfig) (Files, error) {
+// TemplateName is the file in <cluster path>/templates that replaces the
+// built-in dhcpd.conf template (text/template; the fields of
+// luna.DHCPConfig and .Peer, see templates/dhcpd.conf.tmpl).
+const TemplateName = "dhcpd.conf.tmpl"
+
+// ISC renders dhcpd.conf with the built-in template, or with override when
+// it is not empty. With failover peers the secondary file is the peer's
+// side; with HA but no failover it is the same as the primary.
+func ISC(c *luna.DHCPConfig, override []byte) (Files, error) {
 	if err := Check(c); err != nil {
 		return Files{}, err
 	}
+	tmpl := dhcpdTmpl
+	if len(override) > 0 {
+		var err error
+		if tmpl, err = template.New(TemplateName).Option("missingkey=error").Parse(string(override)); err != nil {
+			return Files{}, fmt.Errorf("template %s: %w", TemplateName, err)
+		}
+	}
 	render := func(peer *luna.DHCPPeer) ([]byte, error) {
 		var b bytes.Buffer
-		if err := dhcpdTmpl.Execute(&b, view{c, peer}); err != nil {
+		if err := tmpl.Execute(&b, view{c, peer}); err != nil {
 			return nil, fmt.Errorf("render dhcpd.conf: %w", err)
 		}
 		return b.Bytes(), nil
