@@ -399,7 +399,7 @@ func (p *packJob) findBootSources() error {
 		return Failf("dracut is not installed in osimage '%s' (%s): install it in the image, or use --copy_boot", img.Name, img.Path)
 	}
 	if !isDir(filepath.Join(img.Path, lunaDracutModule)) {
-		return Failf("No luna dracut module in osimage '%s': install it in the image as /%s", img.Name, lunaDracutModule)
+		return Failf("No luna dracut module in osimage '%s': install it in the image as /%s (make install-initrd DESTDIR=%s)", img.Name, lunaDracutModule, img.Path)
 	}
 	for _, d := range []string{"proc", "sys", "dev", "tmp"} {
 		if !isDir(filepath.Join(img.Path, d)) {

@@ -345,7 +345,7 @@ func TestPackFailureKeepsPrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.PackOSImage(ctx, "compute", PackOptions{Boot: true})
-	if err == nil || err.Error() != "No luna dracut module in osimage 'compute': install it in the image as /usr/lib/dracut/modules.d/95luna" {
+	if err == nil || err.Error() != "No luna dracut module in osimage 'compute': install it in the image as /usr/lib/dracut/modules.d/95luna (make install-initrd DESTDIR="+img.Path+")" {
 		t.Errorf("err = %v", err)
 	}
 	same("no dracut module")
@@ -569,5 +569,72 @@ func TestPackBootDracut(t *testing.T) {
 	img.DracutModules = mods
 	if *img2 != *img {
 		t.Errorf("osimage changed by a failed pack: %+v", img2)
+	}
+}
+
+// TestPackBootRealModule installs the repository's dracut module (initrd/)
+// and ltorrent-client into the image, as `make install-initrd` does, and
+// packs the boot files with the osimage's default module lists but no
+// extra drivers (the test image has no kernel modules): the initrd holds
+// the installer and the client.
+func TestPackBootRealModule(t *testing.T) {
+	s, cp, _, _ := packSetup(t)
+	ctx := context.Background()
+	root, kv := dracutImage(t, s)
+	mod := filepath.Join(root, lunaDracutModule)
+	if err := os.RemoveAll(mod); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(mod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join("..", "..", "initrd")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mod, e.Name()), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := filepath.Join(root, "usr/lib/luna/ltorrent-client")
+	build := exec.Command("go", "build", "-o", client, "../../cmd/ltorrent-client")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ltorrent-client: %v: %s", err, out)
+	}
+	// The module needs udev-rules beside bash.
+	conf := "dracutmodules=\" bash udev-rules \"\ncompress=\"cat\"\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/dracut.conf.d/99-lunatest.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddOSImage(ctx, "real", root, kv, ""); err != nil {
+		t.Fatal(err)
+	}
+	none := ""
+	if _, err := s.ChangeOSImage(ctx, "real", OSImageChange{KernModules: &none}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := s.PackOSImage(ctx, "real", PackOptions{Boot: true, DracutOutput: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	list, err := exec.Command("sh", "-c", `cpio -it < "$0"`, filepath.Join(cp, "boot", res.InitrdFile)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sbin/luna-installer", "lib/luna-lib.sh", "ltorrent-client"} {
+		if !strings.Contains(string(list), want) {
+			t.Errorf("the initrd lacks %s", want)
+		}
 	}
 }
