@@ -83,8 +83,27 @@ func TestBinary(t *testing.T) {
 	f.setCluster(map[string]any{"torrent_listen_port_min": lo, "torrent_listen_port_max": lo + 20})
 	a := f.pack(200<<10, "Luna")
 	f.osimage("a", a)
+	// systemd's notify socket (Type=notify).
+	sock := filepath.Join(t.TempDir(), "notify")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	notified := make(chan string, 10)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				close(notified)
+				return
+			}
+			notified <- string(buf[:n])
+		}
+	}()
 	run := exec.Command(bin, "start")
-	run.Env = env
+	run.Env = append(env, "NOTIFY_SOCKET="+sock)
 	var out syncBuffer
 	run.Stderr = &out
 	if err := run.Start(); err != nil {
@@ -145,6 +164,19 @@ func TestBinary(t *testing.T) {
 	}
 	if exists(f.pidfile) {
 		t.Errorf("pidfile left behind")
+	}
+	var states []string
+	for len(states) < 2 {
+		select {
+		case m := <-notified:
+			states = append(states, m)
+			continue
+		case <-time.After(time.Second):
+		}
+		break
+	}
+	if len(states) != 2 || states[0] != "READY=1" || states[1] != "STOPPING=1" {
+		t.Errorf("systemd heard %q, want READY=1 then STOPPING=1", states)
 	}
 	if err := syscall.Kill(run.Process.Pid, 0); err == nil {
 		t.Errorf("still running")
