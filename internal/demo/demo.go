@@ -45,6 +45,7 @@ const (
 	innerEnv  = "LUNADEMO_INNER" // set for the process inside the server namespace
 	nsPrefix  = "lunademo-"
 	serverIP  = "192.0.2.254" // TEST-NET-1: the cluster network is 192.0.2.0/24
+	serverMAC = "52:54:00:de:ff:fe"
 	lwebPort  = 7050
 	kernver   = "6.1.0-demo"
 	maxNodes  = 100 // nodes get 192.0.2.1-100

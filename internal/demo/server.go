@@ -35,11 +35,12 @@ type run struct {
 // proc is a daemon or a node the demo started, in a process group of its
 // own (Ctrl-C reaches only the demo, which stops them in order).
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
+	name  string
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{}
+	err   error     // set when done is closed
+	ended time.Time // set when done is closed
 }
 
 func runInner(ctx context.Context, cfg Config, prefix string, out io.Writer) (err error) {
@@ -115,7 +116,7 @@ func sh(ctx context.Context, name string, args ...string) error {
 func (r *run) serverNet(ctx context.Context) error {
 	for _, c := range [][]string{
 		{"link", "set", "lo", "up"},
-		{"link", "add", "br0", "type", "bridge"},
+		{"link", "add", "br0", "address", serverMAC, "type", "bridge"}, // fixed: static neighbours name it
 		{"addr", "add", serverIP + "/24", "dev", "br0"},
 		{"link", "set", "br0", "up"},
 	} {
@@ -144,6 +145,7 @@ func (r *run) startProc(name, logName string, env []string, args ...string) (*pr
 	p := &proc{name: name, cmd: cmd, log: logf.Name(), done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		p.ended = time.Now()
 		close(p.done)
 	}()
 	return p, nil
