@@ -109,15 +109,15 @@ func TestBadInput(t *testing.T) {
 	for _, ip := range []string{"10.30.0", "010.30.0.1", "10.30.0.1/24", "fe80::1%eth0", "300.1.1.1", "", "10.30.0.1 "} {
 		add(255, "IP version should be 4 or 6", "network", "add", "-n", "n1", "-N", ip, "-P", "16")
 		add(255, "Cannot convert IP", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", strings.Replace(ip, "10.30", "10.31", 1))
-		add(1, "Cannot convert IP", "network", "change", "ipmi", "--reserve", strings.Replace(ip, "10.30", "10.31", 1))
+		add(255, "Cannot convert IP", "network", "change", "ipmi", "--reserve", strings.Replace(ip, "10.30", "10.31", 1))
 		add(255, "Cannot convert IP", "network", "change", "ipmi", "--ns_ip", strings.Replace(ip, "10.30", "10.31", 1))
 	}
 	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.1/24")
 	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "300.1.1.1")
-	add(1, "Cannot convert IP", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.51/24")
-	add(1, "Cannot convert IP", "switch", "change", "switch01", "-i", "010.31.253.22")
+	add(255, "Cannot convert IP", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.51/24")
+	add(255, "Cannot convert IP", "switch", "change", "switch01", "-i", "010.31.253.22")
 	add(255, "Cannot convert IP", "network", "change", "ipmi", "--release", "10.31.1")
-	add(1, "Invalid frontend address", "cluster", "change", "--frontend_address", "10.30.0")
+	add(255, "Invalid frontend address", "cluster", "change", "--frontend_address", "10.30.0")
 
 	// Invalid prefixes.
 	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "0")
@@ -171,9 +171,9 @@ func TestBadInput(t *testing.T) {
 	// Addresses outside their network, and its network and broadcast addresses.
 	add(255, "does not contain '10.30.0.5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.30.0.5")
 	add(255, "does not contain '10.30.0.5'", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.30.0.5")
-	add(1, "does not contain '10.30.0.5'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.30.0.5")
-	add(1, "does not contain '10.30.0.5'", "switch", "change", "switch01", "-i", "10.30.0.5")
-	add(1, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--reserve", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "switch", "change", "switch01", "-i", "10.30.0.5")
+	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--reserve", "10.30.0.5")
 	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--ns_ip", "10.30.0.5")
 	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--release", "10.30.0.5")
 	add(255, "does not contain 'fd00::5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "fd00::5")
@@ -181,10 +181,10 @@ func TestBadInput(t *testing.T) {
 	add(255, "is the network address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.0.0")
 	add(255, "is the broadcast address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.255.255")
 	add(255, "is the network address", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.0")
-	add(1, "is the broadcast address", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.255.255")
-	add(1, "is the network address", "switch", "change", "switch01", "-i", "10.31.0.0")
-	add(1, "is the network address", "network", "change", "ipmi", "--reserve", "10.31.0.0")
-	add(1, "is the broadcast address", "network", "change", "ipmi", "--reserve", "10.31.255.255")
+	add(255, "is the broadcast address", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.255.255")
+	add(255, "is the network address", "switch", "change", "switch01", "-i", "10.31.0.0")
+	add(255, "is the network address", "network", "change", "ipmi", "--reserve", "10.31.0.0")
+	add(255, "is the broadcast address", "network", "change", "ipmi", "--reserve", "10.31.255.255")
 	add(255, "is the network address", "network", "change", "ipmi", "--ns_ip", "10.31.0.0")
 	add(255, "is the broadcast address", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.50.255.255")
 
@@ -203,7 +203,7 @@ func TestBadInput(t *testing.T) {
 	// A good option with a bad one: neither is applied, claims are rolled back.
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")
-	add(1, "Cannot convert IP", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
+	add(255, "Cannot convert IP", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
 	add(255, "does not contain", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.30.1.1")
 
 	// Deleting what is in use.
@@ -261,24 +261,24 @@ func TestBadInput(t *testing.T) {
 	add(1, "is not attached to network 'cluster'", "otherdev", "change", "pdu01", "-N", "cluster", "-i", "")
 
 	// cluster change: every option is checked before any is stored.
-	add(1, "Invalid frontend address 'nonsense'", "cluster", "change", "--frontend_address", "nonsense")
-	add(1, "Wrong ip address specified.", "cluster", "change", "--cluster_ips", "10.0.0.1,bad")
-	add(1, "frontend_port", "cluster", "change", "--frontend_port", "0")
-	add(1, "frontend_port", "cluster", "change", "--frontend_port", "70000")
-	add(1, "Wrong path specified.", "cluster", "change", "--path", "/nonexistent")
-	add(1, "No such user exists.", "cluster", "change", "--user", "nosuchuser")
+	add(255, "Invalid frontend address 'nonsense'", "cluster", "change", "--frontend_address", "nonsense")
+	add(255, "Wrong ip address specified.", "cluster", "change", "--cluster_ips", "10.0.0.1,bad")
+	add(255, "frontend_port", "cluster", "change", "--frontend_port", "0")
+	add(255, "frontend_port", "cluster", "change", "--frontend_port", "70000")
+	add(255, "Wrong path specified.", "cluster", "change", "--path", "/nonexistent")
+	add(255, "No such user exists.", "cluster", "change", "--user", "nosuchuser")
 	add(2, "invalid choice: 'maybe'", "cluster", "change", "--frontend_https", "maybe")
-	add(1, "Node digits should be in the range [1..12]", "cluster", "change", "--nodedigits", "0")
-	add(1, "Invalid node prefix 'a b'", "cluster", "change", "--nodeprefix", "a b")
-	add(1, "Wrong path specified.", "cluster", "change", "--nodeprefix", "good", "--path", "/nonexistent")
-	add(1, "frontend_port", "cluster", "change", "--server_port", "7777", "--frontend_port", "70000")
-	add(1, "Invalid frontend address", "cluster", "change", "--frontend_port", "8080", "--frontend_address", "10.0.0.1;id")
-	add(1, "torrent_listen_port_min 8000 is above torrent_listen_port_max 7000", "cluster", "change",
+	add(255, "Node digits should be in the range [1..12]", "cluster", "change", "--nodedigits", "0")
+	add(255, "Invalid node prefix 'a b'", "cluster", "change", "--nodeprefix", "a b")
+	add(255, "Wrong path specified.", "cluster", "change", "--nodeprefix", "good", "--path", "/nonexistent")
+	add(255, "frontend_port", "cluster", "change", "--server_port", "7777", "--frontend_port", "70000")
+	add(255, "Invalid frontend address", "cluster", "change", "--frontend_port", "8080", "--frontend_address", "10.0.0.1;id")
+	add(255, "torrent_listen_port_min 8000 is above torrent_listen_port_max 7000", "cluster", "change",
 		"--torrent_listen_port_min", "8000", "--torrent_listen_port_max", "7000")
-	add(1, "lweb_pidfile", "cluster", "change", "--lweb_pidfile", "run/lweb.pid")
-	add(1, "tracker_interval", "cluster", "change", "--tracker_interval=-5")
-	add(1, "Value 'torrent_soft_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_soft_timeout", "0")
-	add(1, "Value 'torrent_hard_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_hard_timeout=-1")
+	add(255, "lweb_pidfile", "cluster", "change", "--lweb_pidfile", "run/lweb.pid")
+	add(255, "tracker_interval", "cluster", "change", "--tracker_interval=-5")
+	add(255, "Value 'torrent_soft_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_soft_timeout", "0")
+	add(255, "Value 'torrent_hard_timeout' should be a positive number of seconds", "cluster", "change", "--torrent_hard_timeout=-1")
 	add(2, "invalid argument", "cluster", "change", "--frontend_port", "x")
 	add(255, "'general' is already created", "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
 
@@ -560,9 +560,9 @@ func TestBadInputGroupsNodes(t *testing.T) {
 
 	// node change: one node; nothing is stored when any option is bad.
 	for _, mac := range []string{"00:11:22:33:44", "zz:11:22:33:44:55", "00-11-22-33-44-55", "0:11:22:33:44:55", "00:11:22:33:44:55:66", "001122334455", " 00:11:22:33:44:66"} {
-		add(1, "Invalid MAC address", "node", "change", "node002", "--mac", mac)
+		add(255, "Invalid MAC address", "node", "change", "node002", "--mac", mac)
 	}
-	add(1, "Invalid MAC address", "node", "change", "node002", "--localboot", "y", "-p", "3", "--mac", "00:11:22:33:44")
+	add(255, "Invalid MAC address", "node", "change", "node002", "--localboot", "y", "-p", "3", "--mac", "00:11:22:33:44")
 	add(255, "Object 'nope' of type 'switch' does not exist", "node", "change", "node002", "-s", "nope")
 	add(255, "Object 'nope' of type 'switch' does not exist", "node", "change", "node002", "--mac", "00:11:22:33:44:66", "-s", "nope")
 	for _, port := range []string{"a b", "x;y", "$(id)", "1\n2", "-1"} {
@@ -577,7 +577,7 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	add(1, "No such interface 'eth9'", "node", "change", "node002", "-i", "eth9", "10.30.0.9")
 	add(1, "No such interface 'BMC'", "node", "change", "gpu01", "-i", "BMC", "10.31.0.9")
 	for _, ip := range []string{"bad", "10.30.0", "10.30.0.9/16", "300.1.1.1", "", "010.30.0.9", "fd00:1::5%eth0"} {
-		add(1, "Wrong IP address is provided", "node", "change", "node002", "-i", "BOOTIF", ip)
+		add(255, "Wrong IP address is provided", "node", "change", "node002", "-i", "BOOTIF", ip)
 	}
 	add(1, "IP '10.30.0.1' in network 'cluster' is already used by node 'node001'", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.1")
 	add(1, "IP '10.31.0.1' in network 'ipmi' is already used by node 'node001'", "node", "change", "node002", "--interface", "BMC", "10.31.0.1")
@@ -585,12 +585,12 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	add(1, "is already used by the name server", "node", "change", "node002", "-i", "BOOTIF", "10.30.255.254")
 	add(1, "is already used by switch 'switch01'", "node", "change", "node002", "-i", "BMC", "10.31.253.21")
 	add(1, "already used by node 'gpu01'", "node", "change", "node002", "--localboot", "y", "--mac", "00:11:22:33:44:66", "-i", "BOOTIF", "10.30.0.3")
-	add(1, "Network '10.30.0.0/16' does not contain '10.31.0.5'", "node", "change", "node002", "-i", "BOOTIF", "10.31.0.5")
-	add(1, "does not contain '10.30.0.5'", "node", "change", "node002", "-i", "BMC", "10.30.0.5")
-	add(1, "does not contain 'fd00:2::5'", "node", "change", "node002", "-i", "eth1", "fd00:2::5")
-	add(1, "is the network address", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.0")
-	add(1, "is the broadcast address", "node", "change", "node002", "-i", "BMC", "10.31.255.255")
-	add(1, "is the network address", "node", "change", "node002", "-i", "eth1", "fd00:1::")
+	add(255, "Network '10.30.0.0/16' does not contain '10.31.0.5'", "node", "change", "node002", "-i", "BOOTIF", "10.31.0.5")
+	add(255, "does not contain '10.30.0.5'", "node", "change", "node002", "-i", "BMC", "10.30.0.5")
+	add(255, "does not contain 'fd00:2::5'", "node", "change", "node002", "-i", "eth1", "fd00:2::5")
+	add(255, "is the network address", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.0")
+	add(255, "is the broadcast address", "node", "change", "node002", "-i", "BMC", "10.31.255.255")
+	add(255, "is the network address", "node", "change", "node002", "-i", "eth1", "fd00:1::")
 	add(1, "No IPv6 network is configured for interface 'BOOTIF'", "node", "change", "node002", "-i", "BOOTIF", "fd00:1::5")
 	add(1, "No IPv4 network is configured for interface 'eth1'", "node", "change", "node002", "-i", "eth1", "10.30.0.9")
 	add(1, "No IPv4 network is configured for interface 'eth2'", "node", "change", "node002", "-i", "eth2", "10.30.0.9")

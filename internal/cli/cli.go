@@ -22,11 +22,25 @@ import (
 	"github.com/clustervision/luna-go/internal/textinput"
 )
 
-// Exit codes: 0 success, 1 refused or failed action, 2 usage, 255 runtime error.
+// Exit codes, as README says: 0 success, 1 refused or failed action, 2 bad
+// command line, 255 runtime error (not found, already exists, invalid
+// value, no database, interrupted).
 const (
-	exitOK    = 0
-	exitUsage = 2
+	exitOK      = 0
+	exitRefused = 1
+	exitUsage   = 2
+	exitRuntime = 255
 )
+
+// exitCode chooses the exit code of a verb's error from its kind.
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, luna.ErrRefused), errors.Is(err, luna.ErrInUse):
+		return exitRefused
+	default: // ErrNotFound, ErrExists, ErrInvalid, a runtime failure
+		return exitRuntime
+	}
+}
 
 // IO is where a command reads and writes.
 type IO struct {
@@ -102,10 +116,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	if ctx.Err() != nil {
 		// Interrupted (SIGINT, SIGTERM): the command undid what it had written.
 		fmt.Fprintf(stdio.Err, "ERROR: Interrupted: %s\n", oneLine(ran.err.Error()))
-		return luna.ExitRuntime
+		return exitRuntime
 	}
 	fmt.Fprintf(stdio.Err, "ERROR: %s\n", oneLine(ran.err.Error()))
-	return luna.ExitCode(ran.err)
+	return exitCode(ran.err)
 }
 
 func oneLine(s string) string {

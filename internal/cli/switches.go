@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -150,5 +151,9 @@ func forEach(names []string, fn func(string) error) error {
 	if len(msgs) == 1 {
 		return first
 	}
-	return &luna.Error{Code: luna.ExitCode(first), Msg: fmt.Sprintf("%d of %d failed: %s", len(msgs), len(names), strings.Join(msgs, "; "))}
+	var kind error // the first failure's, for the exit code
+	if le := (*luna.Error)(nil); errors.As(first, &le) {
+		kind = le.Kind
+	}
+	return &luna.Error{Kind: kind, Msg: fmt.Sprintf("%d of %d failed: %s", len(msgs), len(names), strings.Join(msgs, "; "))}
 }

@@ -176,17 +176,6 @@ func (s *Service) switchAddresses(ctx context.Context, nets map[store.ID]*store.
 	return ipOf, nil
 }
 
-// refused turns an error about a given address into a refused action (exit
-// 1), as 1.2 did where a change verb's reservation failed (network change
-// --reserve, switch change --ip, otherdev change --ip); add verbs keep 255.
-func refused(err error) error {
-	var e *Error
-	if errors.As(err, &e) && e.Code != ExitFailed {
-		return &Error{Code: ExitFailed, Msg: e.Msg}
-	}
-	return err
-}
-
 // parseIn parses an address that must be a usable host address of n.
 func parseIn(n *store.Network, text string) (ipam.Offset, error) {
 	sub, err := subnet(n)
@@ -194,11 +183,11 @@ func parseIn(n *store.Network, text string) (ipam.Offset, error) {
 		return ipam.Offset{}, err
 	}
 	if _, err := ipam.ParseAddr(text); err != nil {
-		return ipam.Offset{}, Errorf("%s", err.Error())
+		return ipam.Offset{}, invalid(err)
 	}
 	off, err := sub.ParseUsable(text)
 	if err != nil {
-		return ipam.Offset{}, Errorf("%s", err.Error())
+		return ipam.Offset{}, invalid(err)
 	}
 	return off, nil
 }

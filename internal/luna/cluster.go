@@ -199,36 +199,34 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		return err
 	}
 	set := map[string]any{}
-	// As every other failure of cluster change, a bad value is exit 1 (1.2's
-	// "Error changing <key>"); init keeps 255.
 	if o.NodePrefix != nil {
 		if err := validatePrefix(*o.NodePrefix); err != nil {
-			return refused(err)
+			return err
 		}
 		set["nodeprefix"] = *o.NodePrefix
 	}
 	if o.NodeDigits != nil {
 		if err := validateDigits(*o.NodeDigits); err != nil {
-			return refused(err)
+			return err
 		}
 		set["nodedigits"] = *o.NodeDigits
 	}
 	if o.Path != nil {
 		p, err := filepath.Abs(*o.Path)
 		if err != nil || !isDir(p) {
-			return Failf("Wrong path specified.")
+			return Invalidf("Wrong path specified.")
 		}
 		set["path"] = p
 	}
 	if o.User != nil {
 		if _, err := user.Lookup(*o.User); err != nil {
-			return Failf("No such user exists.")
+			return Invalidf("No such user exists.")
 		}
 		set["user"] = *o.User
 	}
 	if o.FrontendAddress != nil {
 		if _, err := ipam.ParseAddr(*o.FrontendAddress); err != nil {
-			return Failf("Invalid frontend address '%s'", *o.FrontendAddress)
+			return Invalidf("Invalid frontend address '%s'", *o.FrontendAddress)
 		}
 		set["frontend_address"] = *o.FrontendAddress
 	}
@@ -240,7 +238,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	for _, p := range ports {
 		if p.v != nil {
 			if *p.v < 1 || *p.v > 65535 {
-				return Failf("Value '%s' should be a port number in the range [1..65535]", p.key)
+				return Invalidf("Value '%s' should be a port number in the range [1..65535]", p.key)
 			}
 			set[p.key] = *p.v
 		}
@@ -253,7 +251,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		hi = *o.TorrentListenPortMax
 	}
 	if lo > hi {
-		return Failf("torrent_listen_port_min %d is above torrent_listen_port_max %d", lo, hi)
+		return Invalidf("torrent_listen_port_min %d is above torrent_listen_port_max %d", lo, hi)
 	}
 	counts := []struct {
 		key string
@@ -263,7 +261,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	for _, p := range counts {
 		if p.v != nil {
 			if *p.v < 0 {
-				return Failf("Value '%s' should not be negative", p.key)
+				return Invalidf("Value '%s' should not be negative", p.key)
 			}
 			set[p.key] = *p.v
 		}
@@ -275,7 +273,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	for _, p := range timeouts {
 		if p.v != nil {
 			if *p.v < 1 {
-				return Failf("Value '%s' should be a positive number of seconds", p.key)
+				return Invalidf("Value '%s' should be a positive number of seconds", p.key)
 			}
 			set[p.key] = *p.v
 		}
@@ -310,7 +308,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	for _, f := range files {
 		if f.v != nil {
 			if *f.v != "" && (!filepath.IsAbs(*f.v) || strings.ContainsAny(*f.v, "\n\"';` ")) {
-				return Failf("Value '%s' should be an absolute path without spaces or quotes", f.key)
+				return Invalidf("Value '%s' should be an absolute path without spaces or quotes", f.key)
 			}
 			set[f.key] = *f.v
 		}
@@ -347,7 +345,7 @@ func parseClusterIPs(v string) (string, error) {
 	for _, item := range strings.Split(v, ",") {
 		item = strings.TrimSpace(item)
 		if _, err := ipam.ParseAddr(item); err != nil {
-			return "", Failf("Wrong ip address specified.")
+			return "", Invalidf("Wrong ip address specified.")
 		}
 		out = append(out, item)
 	}

@@ -11,54 +11,69 @@ import (
 	"github.com/clustervision/luna-go/internal/store"
 )
 
-// Exit codes, as Luna 1.2: a refused or failed action is 1, a runtime error
-// (not found, already exists, invalid value, no database) is 255.
-const (
-	ExitFailed  = 1
-	ExitRuntime = 255
+// What went wrong, for callers that branch on it (errors.Is): every error
+// the rules return wraps one of these, or none for a failure of the machine
+// (no database, a disk error). The CLI turns them into exit codes.
+var (
+	ErrNotFound = errors.New("not found")      // the named object does not exist
+	ErrExists   = errors.New("already exists") // the name or address is taken
+	ErrInUse    = errors.New("in use")         // other objects still refer to it
+	ErrInvalid  = errors.New("invalid value")  // a value that can never be right
+	ErrRefused  = errors.New("refused")        // an action refused in the present state
 )
 
-// Error is a message meant for the administrator, with the exit code the
-// CLI should end with.
+// Error is a message meant for the administrator, of a Kind (one of the
+// sentinels above, nil for a runtime failure).
 type Error struct {
-	Code int
+	Kind error
 	Msg  string
 }
 
 func (e *Error) Error() string { return e.Msg }
 
-// Failf is an action that was refused (exit 1).
+// Unwrap makes errors.Is(err, ErrNotFound) and friends work.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Failf is an action that was refused in the present state (ErrRefused).
 func Failf(format string, a ...any) error {
-	return &Error{Code: ExitFailed, Msg: fmt.Sprintf(format, a...)}
+	return &Error{Kind: ErrRefused, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Errorf is a runtime error (exit 255).
+// Invalidf is a value that can never be right (ErrInvalid).
+func Invalidf(format string, a ...any) error {
+	return &Error{Kind: ErrInvalid, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Errorf is a failure of no particular kind (a runtime error).
 func Errorf(format string, a ...any) error {
-	return &Error{Code: ExitRuntime, Msg: fmt.Sprintf(format, a...)}
+	return &Error{Msg: fmt.Sprintf(format, a...)}
 }
 
-// NotFound is the 1.2 message for a missing object.
+// NotFound is the 1.2 message for a missing object (ErrNotFound).
 func NotFound(coll, name string) error {
-	return Errorf("Object '%s' of type '%s' does not exist", name, coll)
+	return &Error{Kind: ErrNotFound, Msg: fmt.Sprintf("Object '%s' of type '%s' does not exist", name, coll)}
 }
 
-// AlreadyCreated is the 1.2 message for a name that is taken.
-func AlreadyCreated(name string) error { return Errorf("'%s' is already created", name) }
+// AlreadyCreated is the 1.2 message for a name that is taken (ErrExists).
+func AlreadyCreated(name string) error {
+	return &Error{Kind: ErrExists, Msg: fmt.Sprintf("'%s' is already created", name)}
+}
 
-// InUse is the refusal to delete an object that others still refer to.
+// InUse is the refusal to delete an object that others still refer to (ErrInUse).
 func InUse(name string, users []store.Ref) error {
 	parts := make([]string, len(users))
 	for i, u := range users {
 		parts[i] = u.String()
 	}
-	return &Error{Code: ExitFailed, Msg: fmt.Sprintf("%s is a dependency for the objects: %s", name, strings.Join(parts, " "))}
+	return &Error{Kind: ErrInUse, Msg: fmt.Sprintf("%s is a dependency for the objects: %s", name, strings.Join(parts, " "))}
 }
 
-// ExitCode maps any error to the exit code the CLI returns.
-func ExitCode(err error) int {
+// invalid marks an error of a parser (bad address or name text) as
+// ErrInvalid, unless it already has a kind.
+func invalid(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code
+		return err
 	}
-	return ExitRuntime
+	return &Error{Kind: ErrInvalid, Msg: err.Error()}
 }

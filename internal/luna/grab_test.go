@@ -3,6 +3,7 @@ package luna
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -292,7 +293,7 @@ func TestGrabOSImage(t *testing.T) {
 	}
 	logs = nil
 	err = s.GrabOSImage(ctx, "compute", "127.0.0.1", GrabOptions{Log: func(m string) { logs = append(logs, m) }})
-	if err == nil || !strings.HasPrefix(err.Error(), "Fetching /srv/data/ from 127.0.0.1 failed (rsync: exit status") || ExitCode(err) != ExitFailed {
+	if err == nil || !strings.HasPrefix(err.Error(), "Fetching /srv/data/ from 127.0.0.1 failed (rsync: exit status") || !errors.Is(err, ErrRefused) {
 		t.Errorf("err = %v", err)
 	}
 	if strings.Contains(strings.Join(logs, "|"), "Success.") {

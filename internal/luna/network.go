@@ -35,7 +35,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	}
 	sub, err := ipam.NewNetwork(o.Network, o.Prefix)
 	if err != nil {
-		return Errorf("%s", err.Error())
+		return invalid(err)
 	}
 	if err := s.checkOverlap(ctx, sub, nil, o.Network, o.Prefix); err != nil {
 		return err
@@ -43,7 +43,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	nsOff := sub.MaxOffset()
 	if o.NSIP != "" {
 		if nsOff, err = sub.ParseUsable(o.NSIP); err != nil {
-			return Errorf("%s", err.Error())
+			return invalid(err)
 		}
 	}
 	ns := o.NSHostname
@@ -209,13 +209,13 @@ func (s *Service) newRange(ctx context.Context, n *store.Network, o NetworkChang
 	prefix := sub.Prefix()
 	if o.Prefix != nil {
 		if sub, err = sub.WithPrefix(*o.Prefix); err != nil {
-			return sub, Errorf("%s", err.Error())
+			return sub, invalid(err)
 		}
 		prefix = *o.Prefix
 	}
 	if o.Network != nil {
 		if sub, err = sub.WithBase(*o.Network); err != nil {
-			return sub, Errorf("%s", err.Error())
+			return sub, invalid(err)
 		}
 	} else if ipam.FormatAddr(sub.Base()) != n.Base {
 		return sub, Failf("Prefix /%d would move network '%s' from %s to %s: give the new base with --network too",
@@ -277,17 +277,17 @@ func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub i
 			return nil, nil
 		}
 		if _, err := ipam.ParseAddr(*v); err != nil {
-			return nil, Errorf("%s", err.Error())
+			return nil, invalid(err)
 		}
 		off, err := sub.ParseUsable(*v)
 		if err != nil {
-			return nil, Errorf("%s", err.Error())
+			return nil, invalid(err)
 		}
 		return &off, nil
 	}
 	var err error
 	if a.reserve, err = parse(o.Reserve); err != nil {
-		return a, refused(err) // 1.2: a failed --reserve is exit 1
+		return a, err
 	}
 	releaseOff, err := parse(o.Release)
 	if err != nil {

@@ -376,7 +376,7 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 	ifc := g.Interfaces[i]
 	ver := ipam.Version(ipText)
 	if ver == 0 {
-		return nil, Failf("Wrong IP address is provided")
+		return nil, Invalidf("Wrong IP address is provided")
 	}
 	slot := slotOf(&ifc, ver)
 	if slot == nil {
@@ -388,7 +388,7 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 	}
 	off, err := parseIn(&n, ipText)
 	if err != nil {
-		return nil, refused(err) // 1.2: a failed -i reservation is exit 1
+		return nil, err
 	}
 	old, err := s.st.FindAddresses(ctx, store.AddressFilter{Owner: &nd.ID, Network: &n.ID, Iface: ifc.ID})
 	if err != nil {

@@ -87,7 +87,7 @@ func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, 
 		} else {
 			off, err := parseIn(net, *ip)
 			if err != nil {
-				return refused(err)
+				return err
 			}
 			if len(old) == 1 && old[0].Offset == off.Key() {
 				old = nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -335,8 +336,8 @@ func TestPackFailureKeepsPrevious(t *testing.T) {
 	if err == nil || err.Error() != "dracut is not installed in osimage 'compute' ("+img.Path+"): install it in the image, or use --copy_boot" {
 		t.Errorf("err = %v", err)
 	}
-	if ExitCode(err) != ExitFailed {
-		t.Errorf("exit code %d", ExitCode(err))
+	if !errors.Is(err, ErrRefused) {
+		t.Errorf("err = %v, want an ErrRefused", err)
 	}
 	if err := os.MkdirAll(filepath.Join(img.Path, "usr/bin"), 0o755); err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 		switch {
 		case o.IP != nil:
 			if off, err = parseIn(net, *o.IP); err != nil {
-				return refused(err)
+				return err
 			}
 		case len(old) == 1:
 			// Same offset in the new network, as 1.2 did.

@@ -48,7 +48,7 @@ func ValidateName(kind, name string) error {
 		ok, rule = objectName.MatchString(name), "letters, digits, '.', '_' and '-', up to 64 characters, starting with a letter or digit"
 	}
 	if !ok {
-		return Errorf("Invalid %s %s: use %s", kind, quote(name), rule)
+		return Invalidf("Invalid %s %s: use %s", kind, quote(name), rule)
 	}
 	return nil
 }
@@ -56,7 +56,7 @@ func ValidateName(kind, name string) error {
 // NormalizeMAC validates a MAC address and returns it in lower case.
 func NormalizeMAC(mac string) (string, error) {
 	if !macRe.MatchString(mac) {
-		return "", Failf("Invalid MAC address %s", quote(mac))
+		return "", Invalidf("Invalid MAC address %s", quote(mac))
 	}
 	return strings.ToLower(mac), nil
 }
@@ -64,7 +64,7 @@ func NormalizeMAC(mac string) (string, error) {
 // ValidateOID checks a numeric SNMP OID such as .1.3.6.1.2.1.17.7.1.2.2.1.2.
 func ValidateOID(oid string) error {
 	if !oidRe.MatchString(oid) {
-		return Errorf("Invalid OID %s: use the numeric form, e.g. .1.3.6.1.2.1.17.7.1.2.2.1.2", quote(oid))
+		return Invalidf("Invalid OID %s: use the numeric form, e.g. .1.3.6.1.2.1.17.7.1.2.2.1.2", quote(oid))
 	}
 	return nil
 }
@@ -74,11 +74,11 @@ func ValidateOID(oid string) error {
 // no white space, no quotes or backslashes.
 func ValidateWord(what, v string) error {
 	if v == "" {
-		return Errorf("%s must not be empty", what)
+		return Invalidf("%s must not be empty", what)
 	}
 	for _, r := range v {
 		if !unicode.IsPrint(r) || unicode.IsSpace(r) || strings.ContainsRune("'\"`\\$", r) {
-			return Errorf("Invalid %s %s: no spaces, quotes, '$', '`' or backslashes", what, quote(v))
+			return Invalidf("Invalid %s %s: no spaces, quotes, '$', '`' or backslashes", what, quote(v))
 		}
 	}
 	return nil
