@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -21,8 +18,6 @@ func (a *app) osimageGrab() *cobra.Command {
 	f.BoolP("verbose", "v", false, "Show the rsync commands and their output")
 	_ = cmd.MarkFlagRequired("host")
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
-		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		host, _ := f.GetString("host")
 		return s.GrabOSImage(ctx, name, host, luna.GrabOptions{
 			DryRun: boolOpt(cmd, "dry_run"), Verbose: boolOpt(cmd, "verbose"),

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -29,9 +27,8 @@ func (a *app) osimagePack() *cobra.Command {
 		return exclusive(cmd, "image", "copy_boot")
 	}
 	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
-		// Ctrl-C or SIGTERM stops the pack; its temporary files are removed.
-		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-		defer stop()
+		// Ctrl-C or SIGTERM (cmd/luna cancels ctx) stops the pack; its
+		// temporary files are removed.
 		p := newPackProgress(a.io.Err)
 		o := luna.PackOptions{
 			Image: boolOpt(cmd, "image"), Boot: boolOpt(cmd, "boot"), CopyBoot: boolOpt(cmd, "copy_boot"),

@@ -133,7 +133,7 @@ func (s *Service) GrabOSImage(ctx context.Context, name, host string, o GrabOpti
 		cmd.Stdout = out
 		if err := cmd.Run(); err != nil {
 			if errors.Is(ctx.Err(), context.Canceled) {
-				return Failf("Interrupted while fetching %s from %s", fs, host)
+				return Failf("Grab stopped while fetching %s from %s", fs, host)
 			}
 			return Failf("Fetching %s from %s failed (rsync: %v): %s", fs, host, err, lastLine(stderr.String()))
 		}

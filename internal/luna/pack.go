@@ -266,7 +266,8 @@ func (p *packJob) tarball() error {
 	stop := p.progress(&read)
 	hasher := osimage.NewPieceHasher(osimage.MinPieceLength)
 	_, err = osimage.WriteTarGz(p.ctx, p.img.Path, io.MultiWriter(f, hasher), osimage.Options{
-		Exclude: p.temps, Read: &read,
+		// The published files, should the cluster path lie in the image.
+		Exclude: append([]string{p.torrents, p.bootDir}, p.temps...), Read: &read,
 	})
 	stop()
 	if err == nil {
@@ -276,7 +277,7 @@ func (p *packJob) tarball() error {
 		err = cerr
 	}
 	if errors.Is(err, context.Canceled) {
-		return Failf("Interrupted; nothing was published.")
+		return Failf("Pack stopped; nothing was published.")
 	}
 	if err != nil {
 		return Failf("Error on creating tarball: %v", unwrapPathError(err))

@@ -639,3 +639,32 @@ func TestPackBootRealModule(t *testing.T) {
 		}
 	}
 }
+
+// TestPackClusterPathInImage: when the cluster's files live inside the
+// image tree, the tarball leaves out the published tarballs and boot files
+// (and the one being written).
+func TestPackClusterPathInImage(t *testing.T) {
+	s, _, img, _ := packSetup(t)
+	ctx := context.Background()
+	inside := filepath.Join(img.Path, "opt/luna")
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.Set(ctx, store.Clusters, c.ID, map[string]any{"path": inside}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.PackOSImage(ctx, "compute", PackOptions{CopyBoot: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := s.OSImage(ctx, "compute")
+	out, err := exec.Command("tar", "-tzf", filepath.Join(inside, "torrents", got.Tarball+".tgz")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "./opt/luna/\n") || strings.Contains(string(out), "./opt/luna/torrents") || strings.Contains(string(out), "./opt/luna/boot") {
+		t.Errorf("members:\n%s", out)
+	}
+}
