@@ -547,8 +547,10 @@ func (p *peer) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		// Swap buffers: the writer owns ctrl until it hands it back as
+		// spare, so the two never share memory.
 		ctrl := p.ctrl
-		p.ctrl = p.spare[:0]
+		p.ctrl, p.spare = p.spare[:0], nil
 		k := min(len(p.uploads), 8)
 		ups = append(ups[:0], p.uploads[:k]...)
 		p.uploads = p.uploads[k:]
@@ -558,17 +560,22 @@ func (p *peer) writeLoop() {
 		c.mu.Unlock()
 
 		if len(ctrl) == 0 && len(ups) == 0 {
+			p.spare = ctrl
+			p.conn.SetWriteDeadline(time.Now().Add(time.Minute))
 			if err := bw.Flush(); err != nil {
 				p.fail()
 				return
 			}
 			select {
 			case <-p.wake:
-				continue
 			case <-keep.C:
 				keep.Reset(keepAlive)
-				ctrl = append(ctrl, 0, 0, 0, 0)
+				if _, err := bw.Write([]byte{0, 0, 0, 0}); err != nil {
+					p.fail()
+					return
+				}
 			}
+			continue
 		}
 		p.conn.SetWriteDeadline(time.Now().Add(time.Minute))
 		if _, err := bw.Write(ctrl); err != nil {
