@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // liveTable shows one line per node. On a terminal it is redrawn in place;
@@ -26,8 +28,9 @@ type liveTable struct {
 
 func newLiveTable(w io.Writer, nodes []*node) *liveTable {
 	t := &liveTable{w: w, nodes: nodes, last: map[string]string{}, t0: time.Now()}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
+	// Redrawn in place only when the whole table fits on the terminal.
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
+		if _, rows, err := term.GetSize(int(f.Fd())); err == nil && rows >= len(nodes)+3 {
 			t.tty = true
 		}
 	}
