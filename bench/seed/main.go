@@ -79,6 +79,9 @@ func (s staticService) SeedingMarker(context.Context) (string, error) { return "
 func (s staticService) ReferencedTorrents(context.Context) (map[string]bool, error) {
 	return map[string]bool{s.id: true}, nil
 }
+func (s staticService) Downloading(context.Context, []string) (map[string]int, error) {
+	return nil, nil
+}
 
 // miniTracker answers every announce with one peer, the seeder under test,
 // and notes the server peer's announces.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 // leecherScript downloads one torrent with libtorrent (the library Luna
@@ -320,5 +324,65 @@ func TestLtorrentClientDownloads(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, img.tarballID+".tgz"))
 	if err != nil || !bytes.Equal(got, img.data) {
 		t.Fatalf("ltorrent-client's copy differs from the tarball (%d bytes, %v)", len(got), err)
+	}
+}
+
+// TestTrackerDownloadersKeepTorrent: an unreferenced torrent that a node
+// still downloads without ltorrent seeing it (from the web seed: the node
+// announces left > 0 to the tracker but never connects to ltorrent) is not
+// retired at the soft timeout; it is once the node said stopped.
+func TestTrackerDownloadersKeepTorrent(t *testing.T) {
+	f := newFixture(t)
+	f.setCluster(map[string]any{"tracker_interval": 1})
+	f.timeouts(2, 3600)
+	keep, img := f.pack(100<<10, "Luna"), f.pack(100<<10, "Luna")
+	f.osimage("keep", keep)
+	lt := f.start()
+	waitFor(t, "announced", 10*time.Second, func() bool { return len(f.serverAnnounces(img.infoHash)) > 0 }, lt.log.String)
+
+	mi, err := metainfo.LoadFromFile(img.torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mi.HashInfoBytes()
+	announce := func(event string) {
+		q := url.Values{"info_hash": {string(h[:])}, "peer_id": {"-node0001-webseed-01"}, "port": {"6881"},
+			"uploaded": {"0"}, "downloaded": {"1000"}, "left": {"50000"}, "compact": {"1"}}
+		if event != "" {
+			q.Set("event", event)
+		}
+		resp, err := http.Get(f.announce + "?" + q.Encode())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		announce("started")
+		for {
+			select {
+			case <-stop:
+				announce("stopped")
+				return
+			case <-time.After(500 * time.Millisecond):
+				announce("")
+			}
+		}
+	}()
+	time.Sleep(5 * time.Second) // 2.5 soft timeouts
+	if !exists(img.tarball) {
+		close(stop)
+		<-stopped
+		t.Fatalf("retired while a node downloads it\n%s", lt.log)
+	}
+	close(stop)
+	<-stopped
+	waitFor(t, "retired once the node stopped", 15*time.Second, func() bool { return !exists(img.tarball) }, lt.log.String)
+	if !exists(keep.tarball) {
+		t.Errorf("the referenced tarball is gone")
 	}
 }

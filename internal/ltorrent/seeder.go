@@ -64,6 +64,9 @@ type seeder struct {
 type Domain interface {
 	SeedingMarker(ctx context.Context) (string, error)
 	ReferencedTorrents(ctx context.Context) (map[string]bool, error)
+	// Downloading counts the peers the tracker saw still downloading,
+	// by hex info hash.
+	Downloading(ctx context.Context, infoHashes []string) (map[string]int, error)
 }
 
 // run is the loop that owns the table: a pass every interval and at each
@@ -134,13 +137,35 @@ func (s *seeder) pass(ctx context.Context, force bool) {
 		return
 	}
 	s.reportMissing(found)
+	busy := s.downloading(ctx)
 	for _, id := range ids {
 		e := s.entries[id]
 		if e == nil {
 			continue
 		}
-		s.evaluate(id, e, now)
+		s.evaluate(id, e, now, busy[e.c.infoHash.HexString()])
 	}
+}
+
+// downloading asks the tracker which unreferenced torrents nodes still
+// download (also from the web seed, which ltorrent does not see); nil when
+// every torrent is referenced or the tracker cannot be read.
+func (s *seeder) downloading(ctx context.Context) map[string]int {
+	var hashes []string
+	for id, e := range s.entries {
+		if !s.refs[id] {
+			hashes = append(hashes, e.c.infoHash.HexString())
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	busy, err := s.svc.Downloading(ctx, hashes)
+	if err != nil {
+		s.log.Warn("cannot read the tracker's peers; judging by uploads alone", "err", err)
+		return nil
+	}
+	return busy
 }
 
 // readRefs reads the referenced ids again when the change marker moved.
@@ -192,8 +217,10 @@ func (s *seeder) reportMissing(found map[string]*candidate) {
 
 // evaluate updates one entry's active flag and retires it when its time
 // is up. Active is computed again on every pass, so an osimage pointed back
-// at an older torrent keeps it (1.2 bug 28).
-func (s *seeder) evaluate(id string, e *entry, now time.Time) {
+// at an older torrent keeps it (1.2 bug 28). downloaders is the number of
+// nodes the tracker saw still downloading it: like an upload, they keep
+// an unreferenced torrent from the soft timeout.
+func (s *seeder) evaluate(id string, e *entry, now time.Time, downloaders int) {
 	sd := s.seeds[e.c.infoHash]
 	up := uploaded(sd.t)
 	active := s.refs[id]
@@ -209,13 +236,13 @@ func (s *seeder) evaluate(id string, e *entry, now time.Time) {
 	if active {
 		return
 	}
-	if up != e.uploaded {
+	if up != e.uploaded || downloaders > 0 {
 		e.uploaded, e.lastUpload = up, now
 	}
 	var why string
 	switch {
 	case now.Sub(e.lastUpload) >= s.set.SoftTimeout:
-		why = fmt.Sprintf("nothing uploaded for %s (torrent_soft_timeout)", s.set.SoftTimeout)
+		why = fmt.Sprintf("nothing uploaded and no node downloading for %s (torrent_soft_timeout)", s.set.SoftTimeout)
 	case now.Sub(e.inactiveSince) >= s.set.HardTimeout:
 		why = fmt.Sprintf("unreferenced for %s (torrent_hard_timeout)", s.set.HardTimeout)
 	default:

@@ -107,3 +107,35 @@ func (s *Service) ReferencedTorrents(ctx context.Context) (map[string]bool, erro
 	}
 	return out, nil
 }
+
+// Downloading counts, per torrent (hex info hash), the peers the tracker
+// recorded as still missing data (left > 0) that announced within its
+// freshness window (2 × tracker_interval): nodes that still download the
+// torrent, from peers or from the web seed. Torrents without such peers
+// are absent. The tracker stores announces in batches (docs/tracker.md),
+// so this lags by up to 5 s.
+func (s *Service) Downloading(ctx context.Context, infoHashes []string) (map[string]int, error) {
+	if len(infoHashes) == 0 {
+		return map[string]int{}, nil
+	}
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	interval := c.TrackerInterval
+	if interval <= 0 {
+		interval = 10
+	}
+	since := s.Now().Add(-2 * time.Duration(interval) * time.Second)
+	counts, err := s.st.ScrapeCounts(ctx, infoHashes, since)
+	if err != nil {
+		return nil, fmt.Errorf("read the tracker's peers: %w", err)
+	}
+	out := map[string]int{}
+	for h, n := range counts {
+		if n.Incomplete > 0 {
+			out[h] = n.Incomplete
+		}
+	}
+	return out, nil
+}
