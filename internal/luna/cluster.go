@@ -199,6 +199,18 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		return err
 	}
 	set := map[string]any{}
+	for _, step := range []func(ClusterChange, *store.Cluster, map[string]any) error{
+		clusterNaming, clusterPorts, clusterCounts, clusterFlags, clusterFiles, clusterOthers,
+	} {
+		if err := step(o, c, set); err != nil {
+			return err
+		}
+	}
+	return s.st.Set(ctx, store.Clusters, c.ID, set)
+}
+
+// clusterNaming checks the node names, path, user and frontend address.
+func clusterNaming(o ClusterChange, _ *store.Cluster, set map[string]any) error {
 	if o.NodePrefix != nil {
 		if err := validatePrefix(*o.NodePrefix); err != nil {
 			return err
@@ -230,6 +242,11 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		}
 		set["frontend_address"] = *o.FrontendAddress
 	}
+	return nil
+}
+
+// clusterPorts checks the port numbers and the torrent port range.
+func clusterPorts(o ClusterChange, c *store.Cluster, set map[string]any) error {
 	ports := []struct {
 		key string
 		v   *int
@@ -253,6 +270,11 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	if lo > hi {
 		return Invalidf("torrent_listen_port_min %d is above torrent_listen_port_max %d", lo, hi)
 	}
+	return nil
+}
+
+// clusterCounts checks the tracker and lweb counts and the torrent timeouts.
+func clusterCounts(o ClusterChange, _ *store.Cluster, set map[string]any) error {
 	counts := []struct {
 		key string
 		v   *int
@@ -278,6 +300,11 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 			set[p.key] = *p.v
 		}
 	}
+	return nil
+}
+
+// clusterFlags checks the yes/no options.
+func clusterFlags(o ClusterChange, _ *store.Cluster, set map[string]any) error {
 	if o.FrontendHTTPS != nil {
 		b, err := YesNo("frontend_https", *o.FrontendHTTPS)
 		if err != nil {
@@ -299,6 +326,11 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 		}
 		set["allow_rebind"] = b
 	}
+	return nil
+}
+
+// clusterFiles checks the file and directory options.
+func clusterFiles(o ClusterChange, _ *store.Cluster, set map[string]any) error {
 	files := []struct {
 		key string
 		v   *string
@@ -313,6 +345,11 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 			set[f.key] = *f.v
 		}
 	}
+	return nil
+}
+
+// clusterOthers checks the HA addresses and takes the comment.
+func clusterOthers(o ClusterChange, _ *store.Cluster, set map[string]any) error {
 	if o.ClusterIPs != nil {
 		ips, err := parseClusterIPs(*o.ClusterIPs)
 		if err != nil {
@@ -323,7 +360,7 @@ func (s *Service) changeCluster(ctx context.Context, id store.ID, o ClusterChang
 	if o.Comment != nil {
 		set["comment"] = *o.Comment
 	}
-	return s.st.Set(ctx, store.Clusters, c.ID, set)
+	return nil
 }
 
 // YesNo reads the y/yes/n/no choices of 1.2's boolean options.

@@ -218,8 +218,40 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 	if err := s.recoverNode(ctx, nd); err != nil {
 		return err
 	}
-	var err error
-	set := map[string]any{}
+	p, err := s.planNodeChange(ctx, nd, o)
+	if err != nil {
+		return err
+	}
+	// Validation is over; now change things.
+	if p.target != nil && p.target.ID != nd.Group {
+		if err := s.moveNode(ctx, nd, p.target); err != nil {
+			return err
+		}
+	}
+	if p.setIP != nil {
+		if err := s.applySetIP(ctx, nd, p); err != nil {
+			return err
+		}
+	}
+	if o.MAC != nil {
+		if err := s.setMAC(ctx, nd, p.mac); err != nil {
+			return err
+		}
+	}
+	return s.storeNodeFields(ctx, nd, p.set)
+}
+
+// nodePlan is a validated `node change`: what to write.
+type nodePlan struct {
+	set    map[string]any // node fields
+	mac    string         // with NodeChange.MAC: the MAC to bind, "" to unbind
+	target *store.Group   // the group to move to, or nil
+	setIP  func() error   // claims the address of -i IF IP, or nil
+}
+
+// planNodeChange validates every option before anything is written.
+func (s *Service) planNodeChange(ctx context.Context, nd *store.Node, o NodeChange) (*nodePlan, error) {
+	p := &nodePlan{set: map[string]any{}}
 	flags := []struct {
 		key string
 		v   *string
@@ -228,73 +260,67 @@ func (s *Service) changeNode(ctx context.Context, id store.ID, name string, o No
 		if f.v != nil {
 			b, err := YesNo(f.key, *f.v)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			set[f.key] = b
+			p.set[f.key] = b
 		}
 	}
-	var mac string
+	var err error
 	if o.MAC != nil && *o.MAC != "" {
-		if mac, err = NormalizeMAC(*o.MAC); err != nil {
-			return err
+		if p.mac, err = NormalizeMAC(*o.MAC); err != nil {
+			return nil, err
 		}
 	}
 	if o.Switch != nil {
 		if *o.Switch == "" {
-			set["switch"] = nil
+			p.set["switch"] = nil
 		} else {
 			id, err := s.IDOf(ctx, store.Switches, *o.Switch)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			set["switch"] = id
+			p.set["switch"] = id
 		}
 	}
 	if o.Port != nil {
 		if *o.Port != "" && !portRe.MatchString(*o.Port) {
-			return Errorf("Invalid port %s: use the port number or name as the switch reports it", quote(*o.Port))
+			return nil, Invalidf("Invalid port %s: use the port number or name as the switch reports it", quote(*o.Port))
 		}
-		set["port"] = *o.Port
+		p.set["port"] = *o.Port
 	}
 	if o.Comment != nil {
-		set["comment"] = *o.Comment
+		p.set["comment"] = *o.Comment
 	}
-	var target *store.Group
 	if o.Group != nil {
-		if target, err = s.Group(ctx, *o.Group); err != nil {
-			return err
+		if p.target, err = s.Group(ctx, *o.Group); err != nil {
+			return nil, err
 		}
 	}
-	var setIP func() error
 	if o.IfaceIP != nil {
-		if setIP, err = s.prepareSetIP(ctx, nd, o.IfaceName, *o.IfaceIP); err != nil {
-			return err
+		if p.setIP, err = s.prepareSetIP(ctx, nd, o.IfaceName, *o.IfaceIP); err != nil {
+			return nil, err
 		}
 	}
-	// Validation is over; now change things.
-	if target != nil && target.ID != nd.Group {
-		if err := s.moveNode(ctx, nd, target); err != nil {
-			return err
-		}
+	return p, nil
+}
+
+// applySetIP claims the address of -i IF IP, releases the old one and
+// settles the node's claims in its (new) group.
+func (s *Service) applySetIP(ctx context.Context, nd *store.Node, p *nodePlan) error {
+	if err := p.setIP(); err != nil {
+		return err
 	}
-	if setIP != nil {
-		if err := setIP(); err != nil {
-			return err
-		}
-		gid := nd.Group
-		if target != nil {
-			gid = target.ID
-		}
-		if err := s.syncNodeClaims(committed(ctx), gid, []store.ID{nd.ID}); err != nil {
-			return err
-		}
+	gid := nd.Group
+	if p.target != nil {
+		gid = p.target.ID
 	}
-	if o.MAC != nil {
-		if err := s.setMAC(ctx, nd, mac); err != nil {
-			return err
-		}
-	}
-	var unset []string // empty optional fields are not stored (store.Node)
+	return s.syncNodeClaims(committed(ctx), gid, []store.ID{nd.ID})
+}
+
+// storeNodeFields writes the node's fields (an empty optional field is
+// removed, as store.Node does not store it) and confirms a new switch.
+func (s *Service) storeNodeFields(ctx context.Context, nd *store.Node, set map[string]any) error {
+	var unset []string
 	for _, k := range []string{"switch", "port", "localboot", "service", "comment"} {
 		if v, ok := set[k]; ok && (v == nil || v == false || v == "") {
 			delete(set, k)
