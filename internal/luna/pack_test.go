@@ -6,6 +6,8 @@ import (
 	"crypto/sha1"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -667,4 +669,136 @@ func TestPackClusterPathInImage(t *testing.T) {
 	if !strings.Contains(string(out), "./opt/luna/\n") || strings.Contains(string(out), "./opt/luna/torrents") || strings.Contains(string(out), "./opt/luna/boot") {
 		t.Errorf("members:\n%s", out)
 	}
+}
+
+// TestPackThenLtorrentClient: an image with special files is packed, the
+// node client (ltorrent-client, built from cmd/ltorrent-client) downloads
+// the published torrent from its web seed (a plain HTTP server on the
+// cluster's torrents directory, as lweb's /torrents/; the tracker URL
+// answers 404, no peer), and GNU tar unpacks it as the install script
+// does: file capabilities, ACLs, xattrs, owners, modes, hard links, a
+// device and a fifo come back.
+func TestPackThenLtorrentClient(t *testing.T) {
+	s, cp, img, _ := packSetup(t)
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	mux.Handle("/torrents/", http.StripPrefix("/torrents/", http.FileServer(http.Dir(filepath.Join(cp, "torrents")))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	port, _ := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.Set(ctx, store.Clusters, c.ID, map[string]any{"frontend_address": "127.0.0.1", "frontend_port": port}); err != nil {
+		t.Fatal(err)
+	}
+	r := img.Path
+	for _, cmd := range [][]string{
+		{"sh", "-c", `printf 'ping' > "$0/usr/ping" && chmod 4755 "$0/usr/ping" && ln "$0/usr/ping" "$0/usr/ping6"`, r},
+		{"setcap", "cap_net_raw+ep", filepath.Join(r, "usr/share/data")},
+		{"setfattr", "-n", "user.note", "-v", "kept", filepath.Join(r, "etc/passwd")},
+		{"setfacl", "-m", "u:2000:rw", filepath.Join(r, "etc/group")},
+		{"mknod", filepath.Join(r, "null"), "c", "1", "3"},
+		{"mkfifo", filepath.Join(r, "fifo")},
+		{"chown", "1234:5678", filepath.Join(r, "fifo")},
+	} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(cmd, " "), err, out)
+		}
+	}
+	res, err := s.PackOSImage(ctx, "compute", PackOptions{Image: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(t.TempDir(), "ltorrent-client")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/ltorrent-client")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ltorrent-client: %v: %s", err, out)
+	}
+	node := t.TempDir()
+	var stdout, stderr syncBuffer
+	client := exec.Command(bin, "-t", filepath.Join(cp, "torrents", res.Torrent+".torrent"), "-f", filepath.Join(node, "client.pid"),
+		"-b", "127.0.0.1", "-d", "1", "-w", "1", "-s", "60", "-T", "120")
+	client.Dir, client.Stdout, client.Stderr = node, &stdout, &stderr
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- client.Wait() }()
+	deadline := time.After(150 * time.Second)
+	tgz := filepath.Join(node, res.Tarball+".tgz")
+wait:
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("ltorrent-client ended before completing: %v\n%s\n%s", err, stdout.String(), stderr.String())
+		case <-deadline:
+			_ = client.Process.Kill()
+			t.Fatalf("ltorrent-client did not complete:\n%s\n%s", stdout.String(), stderr.String())
+		case <-time.After(200 * time.Millisecond):
+			if strings.Contains(stdout.String(), "complete and verified") {
+				break wait
+			}
+		}
+	}
+	_ = client.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Errorf("ltorrent-client after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	a, _ := os.ReadFile(tgz)
+	b, _ := os.ReadFile(filepath.Join(cp, "torrents", res.Tarball+".tgz"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("downloaded tarball differs (%d bytes, published %d)", len(a), len(b))
+	}
+	root := filepath.Join(node, "sysroot")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "--numeric-owner", "--acls", "--xattrs", "--xattrs-include=*", "-xpzf", tgz, "-C", root).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	for _, c := range [][]string{
+		{"getcap", "usr/share/data"},
+		{"getfattr", "-d", "-m", "-", "etc/passwd"},
+		{"getfacl", "-n", "-p", "etc/group"},
+		{"stat", "-c", "%A %u:%g %h %t:%T %n", "usr/ping", "usr/ping6", "null", "fifo", "usr/share/data"},
+	} {
+		want := runIn(t, img.Path, c...)
+		if got := runIn(t, root, c...); got != want || want == "" {
+			t.Errorf("%s:\nimage:\n%s\nunpacked:\n%s", strings.Join(c, " "), want, got)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a running command writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in %s: %v: %s", strings.Join(args, " "), dir, err, out)
+	}
+	return string(out)
 }
