@@ -125,6 +125,10 @@ type slotKey struct {
 // group's interfaces; otherwise the given nodes, skipping those that are now
 // in another group.
 func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners []store.ID) error {
+	mine := map[store.ID]bool{}
+	for _, id := range owners {
+		mine[id] = true
+	}
 	for pass := 0; ; pass++ {
 		if pass == maxSyncPasses {
 			return Failf("The interfaces of the group keep changing; try again")
@@ -133,136 +137,20 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 		if err := s.st.GetByID(ctx, store.Groups, groupID, &g); err != nil {
 			return err
 		}
-		slots := map[slotKey]bool{}
-		ifaceIDs := map[string]bool{}
-		for _, ifc := range g.Interfaces {
-			ifaceIDs[ifc.ID] = true
-			for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
-				if n != nil {
-					slots[slotKey{ifc.ID, *n}] = true
-				}
-			}
-		}
-		mine := map[store.ID]bool{}
-		for _, id := range owners {
-			mine[id] = true
-		}
+		slots, ifaceIDs := groupSlots(&g)
 		// Claims before nodes: a claim read here has its node in the list read below.
-		var claims []store.Address
-		switch {
-		case owners == nil:
-			all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
-			if err != nil {
-				return err
-			}
-			for _, a := range all {
-				if ifaceIDs[a.Iface] {
-					claims = append(claims, a)
-				}
-			}
-		case len(owners) <= maxSyncOwners:
-			var err error
-			if claims, err = s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners}); err != nil {
-				return err
-			}
-		default: // one scan instead of a long $in
-			all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode})
-			if err != nil {
-				return err
-			}
-			for _, a := range all {
-				if mine[a.Owner] {
-					claims = append(claims, a)
-				}
-			}
-		}
-		var nodes []store.Node
-		var err error
-		if owners != nil && len(owners) <= maxSyncOwners {
-			err = s.st.ListIDs(ctx, store.Nodes, owners, &nodes)
-		} else {
-			err = s.st.ListWhere(ctx, store.Nodes, "group", groupID, &nodes)
-		}
+		claims, err := s.syncClaims(ctx, owners, mine, ifaceIDs)
 		if err != nil {
 			return err
 		}
-		member := map[store.ID]bool{}
-		exists := map[store.ID]bool{}
-		var members []store.ID // in name order
-		for _, nd := range nodes {
-			exists[nd.ID] = true
-			if nd.Group == groupID && (owners == nil || mine[nd.ID]) {
-				member[nd.ID] = true
-				members = append(members, nd.ID)
-			}
+		m, err := s.syncMembers(ctx, groupID, owners, mine)
+		if err != nil {
+			return err
 		}
-		if owners != nil && len(owners) > maxSyncOwners {
-			for id := range mine {
-				if !exists[id] {
-					// Not in the group now: gone, or moved (then not ours).
-					var nd store.Node
-					if err := s.st.GetByID(ctx, store.Nodes, id, &nd); err == nil {
-						exists[id] = true
-					} else if !errors.Is(err, store.ErrNotFound) {
-						return err
-					}
-				}
-			}
-		}
-		var drop []store.Address
-		held := map[store.ID]map[slotKey]store.Address{}
-		for _, a := range claims {
-			switch {
-			case member[a.Owner]:
-			case owners == nil || !exists[a.Owner]:
-				drop = append(drop, a) // its node left the group or is gone
-				continue
-			default:
-				continue // moved to another group: not ours
-			}
-			k := slotKey{a.Iface, a.Network}
-			if !slots[k] {
-				drop = append(drop, a)
-				continue
-			}
-			if held[a.Owner] == nil {
-				held[a.Owner] = map[slotKey]store.Address{}
-			}
-			if cur, ok := held[a.Owner][k]; !ok || a.Offset < cur.Offset {
-				if ok {
-					drop = append(drop, cur)
-				}
-				held[a.Owner][k] = a
-			} else {
-				drop = append(drop, a)
-			}
-		}
-		type want struct {
-			key  slotKey
-			reqs []ifaceClaim
-		}
-		var wants []want
-		ifaces := append([]store.Interface(nil), g.Interfaces...)
-		sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
-		for _, ifc := range ifaces {
-			for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
-				if n == nil {
-					continue
-				}
-				k := slotKey{ifc.ID, *n}
-				var reqs []ifaceClaim
-				for _, id := range members {
-					if _, ok := held[id][k]; !ok {
-						reqs = append(reqs, ifaceClaim{Owner: id, Iface: ifc.ID})
-					}
-				}
-				if len(reqs) > 0 {
-					wants = append(wants, want{k, reqs})
-				}
-			}
-		}
+		drop, held := m.sortClaims(claims, owners == nil, slots)
+		wants := missingClaims(&g, m.ids, held)
 		if len(drop) == 0 && len(wants) == 0 {
-			return s.writeAddrCopies(ctx, nodes, member, held)
+			return s.writeAddrCopies(ctx, m.nodes, m.member, held)
 		}
 		if err := s.releaseAddresses(ctx, drop); err != nil {
 			return err
@@ -277,6 +165,153 @@ func (s *Service) syncNodeClaims(ctx context.Context, groupID store.ID, owners [
 			}
 		}
 	}
+}
+
+// groupSlots are the (interface, network) places where each node of g has
+// one address, and the ids of g's interfaces.
+func groupSlots(g *store.Group) (map[slotKey]bool, map[string]bool) {
+	slots := map[slotKey]bool{}
+	ifaceIDs := map[string]bool{}
+	for _, ifc := range g.Interfaces {
+		ifaceIDs[ifc.ID] = true
+		for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
+			if n != nil {
+				slots[slotKey{ifc.ID, *n}] = true
+			}
+		}
+	}
+	return slots, ifaceIDs
+}
+
+// syncClaims reads the node claims syncNodeClaims looks at: those on the
+// group's interfaces (owners nil), or those of the owners.
+func (s *Service) syncClaims(ctx context.Context, owners []store.ID, mine map[store.ID]bool, ifaceIDs map[string]bool) ([]store.Address, error) {
+	if owners != nil && len(owners) <= maxSyncOwners {
+		return s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode, Owners: owners})
+	}
+	all, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNode}) // one scan instead of a long $in
+	if err != nil {
+		return nil, err
+	}
+	var claims []store.Address
+	for _, a := range all {
+		if (owners == nil && ifaceIDs[a.Iface]) || (owners != nil && mine[a.Owner]) {
+			claims = append(claims, a)
+		}
+	}
+	return claims, nil
+}
+
+// syncSet is what syncNodeClaims knows of the nodes: those read, the members
+// it settles (in name order) and which nodes exist at all.
+type syncSet struct {
+	nodes  []store.Node
+	member map[store.ID]bool
+	exists map[store.ID]bool
+	ids    []store.ID
+}
+
+// syncMembers reads the nodes: the group's (owners nil) or the owners, of
+// which those now in another group are not members.
+func (s *Service) syncMembers(ctx context.Context, groupID store.ID, owners []store.ID, mine map[store.ID]bool) (*syncSet, error) {
+	m := &syncSet{member: map[store.ID]bool{}, exists: map[store.ID]bool{}}
+	var err error
+	if owners != nil && len(owners) <= maxSyncOwners {
+		err = s.st.ListIDs(ctx, store.Nodes, owners, &m.nodes)
+	} else {
+		err = s.st.ListWhere(ctx, store.Nodes, "group", groupID, &m.nodes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, nd := range m.nodes {
+		m.exists[nd.ID] = true
+		if nd.Group == groupID && (owners == nil || mine[nd.ID]) {
+			m.member[nd.ID] = true
+			m.ids = append(m.ids, nd.ID)
+		}
+	}
+	if owners != nil && len(owners) > maxSyncOwners {
+		for id := range mine {
+			if !m.exists[id] {
+				// Not in the group now: gone, or moved (then not ours).
+				var nd store.Node
+				if err := s.st.GetByID(ctx, store.Nodes, id, &nd); err == nil {
+					m.exists[id] = true
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return nil, err
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// sortClaims splits the claims into those to drop (their node left the
+// group or is gone, their place is no longer the group's, or a second claim
+// in one place: the lowest is kept) and those held, by node and place.
+func (m *syncSet) sortClaims(claims []store.Address, wholeGroup bool, slots map[slotKey]bool) ([]store.Address, map[store.ID]map[slotKey]store.Address) {
+	var drop []store.Address
+	held := map[store.ID]map[slotKey]store.Address{}
+	for _, a := range claims {
+		switch {
+		case m.member[a.Owner]:
+		case wholeGroup || !m.exists[a.Owner]:
+			drop = append(drop, a) // its node left the group or is gone
+			continue
+		default:
+			continue // moved to another group: not ours
+		}
+		k := slotKey{a.Iface, a.Network}
+		if !slots[k] {
+			drop = append(drop, a)
+			continue
+		}
+		if held[a.Owner] == nil {
+			held[a.Owner] = map[slotKey]store.Address{}
+		}
+		if cur, ok := held[a.Owner][k]; !ok || a.Offset < cur.Offset {
+			if ok {
+				drop = append(drop, cur)
+			}
+			held[a.Owner][k] = a
+		} else {
+			drop = append(drop, a)
+		}
+	}
+	return drop, held
+}
+
+// slotWant is the nodes that lack an address in one place.
+type slotWant struct {
+	key  slotKey
+	reqs []ifaceClaim
+}
+
+// missingClaims lists, place by place in interface name order, the members
+// that hold no address there.
+func missingClaims(g *store.Group, members []store.ID, held map[store.ID]map[slotKey]store.Address) []slotWant {
+	var wants []slotWant
+	ifaces := append([]store.Interface(nil), g.Interfaces...)
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+	for _, ifc := range ifaces {
+		for _, n := range []*store.ID{ifc.Network4, ifc.Network6} {
+			if n == nil {
+				continue
+			}
+			k := slotKey{ifc.ID, *n}
+			var reqs []ifaceClaim
+			for _, id := range members {
+				if _, ok := held[id][k]; !ok {
+					reqs = append(reqs, ifaceClaim{Owner: id, Iface: ifc.ID})
+				}
+			}
+			if len(reqs) > 0 {
+				wants = append(wants, slotWant{k, reqs})
+			}
+		}
+	}
+	return wants
 }
 
 // writeAddrCopies brings the addrs copy of each member node (store.Node.Addrs)
