@@ -532,7 +532,7 @@ include "%[3]s";
 		out, _ := exec.Command(dig, a...).Output()
 		return strings.TrimSpace(string(out))
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for ask("cluster", "SOA") == "" {
 		if time.Now().After(deadline) {
 			t.Fatalf("named did not answer:\n%s", logb.String())
@@ -603,9 +603,8 @@ func TestDHCPExchange(t *testing.T) {
 	f.luna("node", "change", "node002", "--mac", "52:54:00:00:00:02")
 	f.luna("cluster", "makedhcp", "-N", "cluster", "-s", "192.0.2.100", "-e", "192.0.2.110", "--file", filepath.Join(dir, "dhcpd.conf"))
 
-	const srv, cli = "dnssrv", "dnscli"
-	_ = exec.Command("ip", "netns", "del", srv).Run()
-	_ = exec.Command("ip", "netns", "del", cli).Run()
+	// Names of this process: two test runs at once must not share them.
+	srv, cli := fmt.Sprintf("dnssrv%d", os.Getpid()), fmt.Sprintf("dnscli%d", os.Getpid())
 	netns(t, "netns", "add", srv)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", srv).Run() })
 	netns(t, "netns", "add", cli)
@@ -676,7 +675,7 @@ func exchange(t *testing.T, serverLog *bytes.Buffer, busybox, cli, dir string) {
 	ask := func(extra ...string) string {
 		t.Helper()
 		_ = os.Remove(result)
-		args := append([]string{"netns", "exec", cli, busybox, "udhcpc", "-f", "-q", "-n", "-i", "dns-c", "-s", script, "-t", "10", "-T", "1", "-O", "60"}, extra...)
+		args := append([]string{"netns", "exec", cli, busybox, "udhcpc", "-f", "-q", "-n", "-i", "dns-c", "-s", script, "-t", "30", "-T", "1", "-O", "60"}, extra...)
 		out, err := exec.Command("ip", args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("udhcpc %v: %v\n%s\nserver:\n%s", extra, err, out, serverLog.String())
