@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
 	set, err := cfg.Svc.SeedingSettings(ctx)
 	if err != nil {
-		return fmt.Errorf("read the seeding settings: %w", err)
+		return fmt.Errorf("read the cluster settings (run luna cluster init first): %w", err)
 	}
 	ip := net.ParseIP(set.BindIP)
 	if ip == nil {
