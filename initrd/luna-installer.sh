@@ -232,6 +232,7 @@ luna_finish() {
     done
     if [ -s /luna/tty2.pid ]; then
         kill "$(cat /luna/tty2.pid)" 2>/dev/null
+        pkill -9 -t tty2 2>/dev/null
         for pid in $(fuser /dev/tty2 2>/dev/null); do
             kill -9 "$pid" 2>/dev/null
         done

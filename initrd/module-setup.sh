@@ -64,7 +64,7 @@ install() {
     inst_multiple -o /usr/lib/openssh/sshd-session /usr/libexec/openssh/sshd-session \
         /usr/lib/openssh/sshd-auth /usr/libexec/openssh/sshd-auth
     # Users and name resolution; CA bundles for curl over HTTPS.
-    inst_libdir_file -o "libnss_files*" "libnss_dns*"
+    inst_libdir_file "libnss_files*" "libnss_dns*"
     inst_multiple -o /etc/nsswitch.conf /etc/pki/tls/certs/ca-bundle.crt \
         /etc/ssl/certs/ca-certificates.crt /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem
 
