@@ -41,7 +41,7 @@ lint:
 	$(GO) vet ./...
 	@command -v shellcheck >/dev/null || { echo "shellcheck is needed: apt-get install shellcheck"; exit 1; }
 	shellcheck -x initrd/*.sh initrd/bashrc internal/render/testdata/install-*.golden
-	shellcheck -x internal/demo/scripts/*.sh
+	shellcheck -x internal/demo/scripts/*.sh scripts/e2e-vm.sh
 
 # The demo (docs/demo.md): lunadb, lweb, ltorrent and NODES simulated nodes,
 # each in a network namespace of its own, provisioned through the whole
@@ -120,6 +120,14 @@ bench-pack:
 SEEDBENCHFLAGS ?= -size 1024 -rounds 5
 bench-seed:
 	$(GO) run ./bench/seed $(SEEDBENCHFLAGS)
+
+# The VM test (docs/e2e-vm.md): a qemu VM with no disk provisioned through
+# the whole flow (DHCP from makedhcp's dhcpd.conf, iPXE, lweb, the dracut
+# module, ltorrent, switch_root into a debootstrap image); needs root. The
+# image is cached in /var/cache/luna-e2e (LUNA_E2E_CACHE).
+.PHONY: e2e-vm
+e2e-vm: build
+	./scripts/e2e-vm.sh
 
 clean:
 	rm -rf bin

@@ -12,6 +12,7 @@ apt_packages=(ca-certificates git make curl
 	openipmi ipmitool # a real BMC simulator (ipmi_sim) and the reference IPMI client
 	isc-dhcp-server kea-dhcp4-server busybox # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange (udhcpc) for makedhcp
 	isc-dhcp-client # dhclient for the initrd installer's DHCP boot test
+	debootstrap # the Debian image of make e2e-vm
 	bind9 bind9-utils bind9-dnsutils) # named, named-checkconf, named-checkzone and dig for makedns
 missing=()
 for p in "${apt_packages[@]}"; do
