@@ -320,7 +320,9 @@ func (a *app) printScript(ctx context.Context, s *luna.Service, name, which stri
 			return err
 		}
 		if p.Torrent == "" {
-			return luna.Failf("The osimage of node '%s' is not packed: it has no install script yet (luna osimage pack)", name)
+			// As 1.2: the script is shown before the first pack, so the
+			// part and post scripts can be checked early.
+			fmt.Fprintf(a.io.Err, "WARNING: The osimage of node '%s' is not packed: the script has no image to download (luna osimage pack)\n", name)
 		}
 		if body, err = rd.InstallScript(p); err != nil {
 			return err
