@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/embeddb"
 )
 
-// Main runs lunadb until SIGINT or SIGTERM and returns the exit code.
+// Main runs lunadb until ctx ends (cmd/lunadb cancels it on SIGINT or
+// SIGTERM) and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var listen, dataDir string
 	var verbose bool
@@ -30,8 +29,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			ctx := cmd.Context()
 			srv, err := embeddb.Start(ctx, embeddb.Config{Listen: listen, DataDir: dataDir, Logger: log})
 			if err != nil {
 				return err
