@@ -22,10 +22,9 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 	"github.com/clustervision/luna-go/internal/tracker"
 )
-
-const installHint = "install with: apt-get install aria2 python3-libtorrent (or make deps)"
 
 // clientBin is ltorrent-client built once for the package's tests.
 var clientBin string
@@ -169,39 +168,10 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// cleanEnv is the environment without proxy settings.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasSuffix(strings.ToLower(k), "_proxy") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a background process of a test, killed at cleanup.
 type proc struct {
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  testpeer.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -210,7 +180,7 @@ func startProc(t *testing.T, dir string, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(name, args...), done: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = testpeer.CleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -243,15 +213,6 @@ func (p *proc) running() bool {
 	default:
 		return true
 	}
-}
-
-func aria2Path(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("aria2c")
-	if err != nil {
-		t.Fatalf("aria2c not found: %s", installHint)
-	}
-	return p
 }
 
 func aria2Args(dir string, port int, torrent string, seed bool) []string {
@@ -293,21 +254,6 @@ while time.time() < deadline:
 print('timed out', flush=True)
 sys.exit(mode != 'seed')
 `
-
-func libtorrentPython(t *testing.T) string {
-	t.Helper()
-	cands := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	for _, p := range cands {
-		if exec.Command(p, "-c", "import libtorrent").Run() == nil {
-			return p
-		}
-	}
-	t.Fatalf("python3 cannot import libtorrent: %s", installHint)
-	return ""
-}
 
 func writeScript(t *testing.T, dir string) string {
 	t.Helper()

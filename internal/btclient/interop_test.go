@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 // startClient runs ltorrent-client in dir on 127.0.0.1.
@@ -45,7 +46,7 @@ func stopClient(t *testing.T, p *proc, dir string) {
 }
 
 func TestDownloadFromAria2c(t *testing.T) {
-	aria2 := aria2Path(t)
+	aria2 := testpeer.Aria2c(t)
 	tr := startTracker(t, listenLocal(t))
 	dir := t.TempDir()
 	data := randomData(t, 3<<20+12345)
@@ -101,7 +102,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestDownloadFromLibtorrent(t *testing.T) {
-	python := libtorrentPython(t)
+	python := testpeer.LibtorrentPython(t)
 	tr := startTracker(t, listenLocal(t))
 	dir := t.TempDir()
 	data := randomData(t, 2<<20+777)
@@ -133,7 +134,7 @@ func TestDownloadFromLibtorrent(t *testing.T) {
 // TestSeedToAria2cAndLibtorrent: ltorrent-client seeds; a real aria2c and
 // a real libtorrent download from it at the same time.
 func TestSeedToAria2cAndLibtorrent(t *testing.T) {
-	aria2, python := aria2Path(t), libtorrentPython(t)
+	aria2, python := testpeer.Aria2c(t), testpeer.LibtorrentPython(t)
 	tr := startTracker(t, listenLocal(t))
 	dir := t.TempDir()
 	data := randomData(t, 3<<20+4321)

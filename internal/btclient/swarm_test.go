@@ -14,6 +14,7 @@ import (
 
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/netlab"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 // TestSwarmSeederKilled: one ltorrent-client seeder and three
@@ -42,7 +43,7 @@ func TestSwarmSeederKilled(t *testing.T) {
 		p := &proc{done: make(chan struct{})}
 		p.cmd = h.Command(ctx, clientBin, "-t", torrent, "-f", filepath.Join(work, "client.pid"), "-d", "1", "-w", "3", "-s", "40")
 		p.cmd.Dir = work
-		p.cmd.Env = cleanEnv()
+		p.cmd.Env = testpeer.CleanEnv()
 		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 		if err := p.cmd.Start(); err != nil {
 			t.Fatalf("start ltorrent-client in %s: %v", h.NS, err)

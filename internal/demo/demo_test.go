@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 var (
@@ -65,31 +67,14 @@ func needRoot(t *testing.T) {
 }
 
 // demoCmd is the demo with its own process group, as a shell runs it.
-func demoCmd(ctx context.Context, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
+func demoCmd(ctx context.Context, bin string, args ...string) (*exec.Cmd, *testpeer.SyncBuffer) {
 	initrd, _ := filepath.Abs("../../initrd")
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "lunademo"), append([]string{"-bin", bin, "-initrd", initrd}, args...)...)
-	out := &syncBuffer{}
+	out := &testpeer.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 10 * time.Second
 	return cmd, out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // leftovers lists what a run with this outer pid left behind: network

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 // buildBinary builds cmd/ltorrent, so that the signals are those the real
@@ -42,7 +43,7 @@ func TestBinary(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[MongoDB]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := append(cleanEnv(), "LUNA_MONGO_URI="+testutil.URI(), "LUNA_DB="+f.db, "LUNA_CONF="+conf)
+	env := append(testpeer.CleanEnv(), "LUNA_MONGO_URI="+testutil.URI(), "LUNA_DB="+f.db, "LUNA_CONF="+conf)
 
 	// Every port of the range busy: three consecutive ports this test holds.
 	ls, lo := occupyRange(t, 3)
@@ -104,7 +105,7 @@ func TestBinary(t *testing.T) {
 	}()
 	run := exec.Command(bin, "start")
 	run.Env = append(env, "NOTIFY_SOCKET="+sock)
-	var out syncBuffer
+	var out testpeer.SyncBuffer
 	run.Stderr = &out
 	if err := run.Start(); err != nil {
 		t.Fatal(err)

@@ -12,10 +12,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,10 +24,9 @@ import (
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/store"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 	"github.com/clustervision/luna-go/internal/tracker"
 )
-
-const installHint = "install with: apt-get install aria2 python3-libtorrent (make deps)"
 
 // fixture is a cluster on a fresh database with <path>/torrents, and
 // lweb's tracker (its announce handler on the same database) on 127.0.0.1.
@@ -221,7 +218,7 @@ type ltorrent struct {
 	rescan chan struct{}
 	cancel context.CancelFunc
 	done   chan error
-	log    *syncBuffer
+	log    *testpeer.SyncBuffer
 }
 
 // start runs ltorrent with a pass every 100 ms and waits until it listens.
@@ -231,7 +228,7 @@ func (f *fixture) start() *ltorrent { return f.startEvery(100 * time.Millisecond
 func (f *fixture) startEvery(pass time.Duration) *ltorrent {
 	f.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	lt := &ltorrent{rescan: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
+	lt := &ltorrent{rescan: make(chan struct{}, 1), cancel: cancel, done: make(chan error, 1), log: &testpeer.SyncBuffer{}}
 	ready := make(chan string, 1)
 	log := slog.New(slog.NewTextHandler(lt.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
@@ -308,58 +305,4 @@ func freePort(t *testing.T) int {
 			return p
 		}
 	}
-}
-
-// cleanEnv is the test's environment without proxy settings.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasSuffix(strings.ToLower(k), "_proxy") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// libtorrentPython finds a python3 that can import libtorrent.
-func libtorrentPython(t *testing.T) string {
-	t.Helper()
-	cands := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	for _, p := range cands {
-		if exec.Command(p, "-c", "import libtorrent").Run() == nil {
-			return p
-		}
-	}
-	t.Fatalf("python3 cannot import libtorrent: %s", installHint)
-	return ""
-}
-
-func aria2c(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("aria2c")
-	if err != nil {
-		t.Fatalf("aria2c not found: %s", installHint)
-	}
-	return p
 }

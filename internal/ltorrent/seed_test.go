@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 // leecherScript downloads one torrent with libtorrent (the library Luna
@@ -59,8 +61,8 @@ func ariaDownload(t *testing.T, ctx context.Context, img *image, extra ...string
 		"--listen-port=" + strconv.Itoa(freePort(t)), "--file-allocation=none", "--summary-interval=0",
 		"--console-log-level=warn", "--bt-stop-timeout=60",
 		"--stop-with-process=" + strconv.Itoa(os.Getpid())}, extra...)
-	cmd := exec.CommandContext(ctx, aria2c(t), append(args, img.torrent)...)
-	cmd.Env = cleanEnv()
+	cmd := exec.CommandContext(ctx, testpeer.Aria2c(t), append(args, img.torrent)...)
+	cmd.Env = testpeer.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("aria2c: %v\n%s", err, out)
@@ -74,7 +76,7 @@ func ariaDownload(t *testing.T, ctx context.Context, img *image, extra ...string
 // server peer id, its bind address and port, and says `stopped` when it
 // stops, removing its pidfile.
 func TestSeedsToRealClients(t *testing.T) {
-	python := libtorrentPython(t)
+	python := testpeer.LibtorrentPython(t)
 	f := newFixture(t)
 	img := f.pack(6<<20+12345, "Luna")
 	f.osimage("compute", img)
@@ -110,7 +112,7 @@ func TestSeedsToRealClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, python, script, img.torrent, dir, strconv.Itoa(freePort(t)), "60")
-	cmd.Env = cleanEnv()
+	cmd.Env = testpeer.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("libtorrent: %v\n%s\nltorrent:\n%s", err, out, lt.log)
@@ -306,8 +308,8 @@ func TestLtorrentClientDownloads(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, client, "-t", img.torrent, "-f", filepath.Join(dir, "client.pid"), "-d", "1")
 	cmd.Dir = dir
-	cmd.Env = cleanEnv()
-	var out syncBuffer
+	cmd.Env = testpeer.CleanEnv()
+	var out testpeer.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
 
 const packKernel = "5.10.0-28-amd64"
@@ -719,7 +720,7 @@ func TestPackThenLtorrentClient(t *testing.T) {
 		t.Fatalf("go build ltorrent-client: %v: %s", err, out)
 	}
 	node := t.TempDir()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testpeer.SyncBuffer
 	client := exec.Command(bin, "-t", filepath.Join(cp, "torrents", res.Torrent+".torrent"), "-f", filepath.Join(node, "client.pid"),
 		"-b", "127.0.0.1", "-d", "1", "-w", "1", "-s", "60", "-T", "120")
 	client.Dir, client.Stdout, client.Stderr = node, &stdout, &stderr
@@ -771,25 +772,6 @@ wait:
 			t.Errorf("%s:\nimage:\n%s\nunpacked:\n%s", strings.Join(c, " "), want, got)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a running command writes while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func runIn(t *testing.T, dir string, args ...string) string {

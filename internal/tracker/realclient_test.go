@@ -23,9 +23,8 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/testpeer"
 )
-
-const installHint = "install with: apt-get install aria2 python3-libtorrent"
 
 // leecherScript downloads one torrent with libtorrent (the library Luna
 // 1.2's nodes used) on 127.0.0.1, without DHT, LSD, UPnP or NAT-PMP, so
@@ -62,22 +61,6 @@ for a in ses.pop_alerts():
 print('finished', flush=True)
 `
 
-// libtorrentPython finds a python3 that can import libtorrent (Debian's
-// python3-libtorrent installs for /usr/bin/python3, which another python3
-// earlier on PATH may not see).
-func libtorrentPython() (string, bool) {
-	cands := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	for _, p := range cands {
-		if exec.Command(p, "-c", "import libtorrent").Run() == nil {
-			return p, true
-		}
-	}
-	return "", false
-}
-
 // makeTorrent writes the metainfo of a one-file torrent and returns it
 // with the raw info hash.
 func makeTorrent(t *testing.T, announce, name string, data []byte, pieceLen int) ([]byte, string) {
@@ -108,36 +91,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// cleanEnv is the test's environment without proxy settings, which would
-// send the clients' announces elsewhere.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasSuffix(strings.ToLower(k), "_proxy") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // announceRecord is one announce as the tracker answered it.
@@ -209,14 +162,7 @@ func record(tr *Tracker, infoHash string, log *announceLog) http.HandlerFunc {
 // (python3-libtorrent) download it, finding each other only through the
 // tracker.
 func TestRealClients(t *testing.T) {
-	aria2, err := exec.LookPath("aria2c")
-	if err != nil {
-		t.Fatalf("aria2c not found: %s", installHint)
-	}
-	python, ok := libtorrentPython()
-	if !ok {
-		t.Fatalf("python3 cannot import libtorrent: %s", installHint)
-	}
+	aria2, python := testpeer.Aria2c(t), testpeer.LibtorrentPython(t)
 
 	st, _ := testutil.Store(t)
 	tr := &Tracker{
@@ -257,7 +203,7 @@ func TestRealClients(t *testing.T) {
 
 	// The seeder.
 	seedPort, leechPort := freePort(t), freePort(t)
-	var seedOut syncBuffer
+	var seedOut testpeer.SyncBuffer
 	seeder := exec.CommandContext(ctx, aria2,
 		"--dir="+seedDir, "--check-integrity=true", "--bt-seed-unverified=false",
 		"--seed-ratio=0.0", "--seed-time=5",
@@ -265,7 +211,7 @@ func TestRealClients(t *testing.T) {
 		"--disable-ipv6=true", "--listen-port="+strconv.Itoa(seedPort),
 		"--file-allocation=none", "--summary-interval=0", "--console-log-level=notice",
 		"--stop-with-process="+strconv.Itoa(os.Getpid()), torrentFile)
-	seeder.Env = cleanEnv()
+	seeder.Env = testpeer.CleanEnv()
 	seeder.Stdout, seeder.Stderr = &seedOut, &seedOut
 	if err := seeder.Start(); err != nil {
 		t.Fatalf("start aria2c: %v", err)
@@ -310,7 +256,7 @@ func TestRealClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	leecher := exec.CommandContext(ctx, python, script, torrentFile, leechDir, strconv.Itoa(leechPort), "45")
-	leecher.Env = cleanEnv()
+	leecher.Env = testpeer.CleanEnv()
 	out, err := leecher.CombinedOutput()
 	if err != nil {
 		t.Fatalf("libtorrent leecher: %v\n%s\n%s", err, out, dump())
