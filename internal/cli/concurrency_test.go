@@ -29,12 +29,13 @@ func TestHelperLuna(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &args); err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/luna: SIGINT and SIGTERM cancel the command, from the start
+	// of the process on.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	testutil.HelperStart(t)
 	if d, err := time.ParseDuration(os.Getenv("LUNA_HELPER_DELAY")); err == nil {
 		time.Sleep(d) // to move this side of a race (TestConcurrentDelete*)
 	}
-	// As cmd/luna: SIGINT and SIGTERM cancel the command.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, args, StdIO())
 	stop()
 	os.Exit(code)

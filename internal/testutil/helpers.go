@@ -22,7 +22,8 @@ import (
 type HelperResult struct {
 	Code           int // exit code
 	Stdout, Stderr string
-	Signaled       bool // ended by a signal (Code is then -1)
+	Signaled       bool          // ended by a signal (Code is then -1)
+	Elapsed        time.Duration // from the release to the end
 }
 
 // Signal is sent to one helper After its release (RunHelpersSignal).
@@ -52,6 +53,7 @@ func RunHelpersSignal(t *testing.T, helper string, envs [][]string, signals []Si
 		out, errOut bytes.Buffer
 		ready       string
 		done        chan error
+		end         time.Time // set before done is sent
 	}
 	ps := make([]*proc, len(envs))
 	t.Cleanup(func() {
@@ -70,7 +72,11 @@ func RunHelpersSignal(t *testing.T, helper string, envs [][]string, signals []Si
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() { p.done <- p.cmd.Wait() }()
+		go func() {
+			err := p.cmd.Wait()
+			p.end = time.Now()
+			p.done <- err
+		}()
 		ps[i] = p
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -93,6 +99,7 @@ func RunHelpersSignal(t *testing.T, helper string, envs [][]string, signals []Si
 	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	released := time.Now()
 	for i, sg := range signals {
 		if sg.Sig != nil {
 			p := ps[i]
@@ -112,6 +119,7 @@ func RunHelpersSignal(t *testing.T, helper string, envs [][]string, signals []Si
 			t.Fatalf("helper %d: %v", i, err)
 		}
 		res[i].Stdout, res[i].Stderr = p.out.String(), p.errOut.String()
+		res[i].Elapsed = p.end.Sub(released)
 	}
 	return res
 }
