@@ -16,19 +16,24 @@ ip link set dev eth0 up
 ip -4 addr add "$DEMO_DHCP_IP" dev eth0
 mac=$(cat /sys/class/net/eth0/address)
 say "iPXE: discovery as $mac from $DEMO_DHCP_IP"
-until curl -fsS -m 10 --connect-timeout 5 -o /luna/boot.ipxe \
-    "$DEMO_URL/luna?step=discovery&hwdata=%7C${mac}%7C"; do
-    say "no answer to discovery; retrying in 1s"
+# As iPXE's menu: a boot script that cannot boot (no kernel yet: lweb
+# reloads its boot data within half a second of a change) is an error, and
+# the menu asks again after a pause; here 1 s, at most 30 times.
+for attempt in $(seq 30); do
+    until curl -fsS -m 10 --connect-timeout 5 -o /luna/boot.ipxe \
+        "$DEMO_URL/luna?step=discovery&hwdata=%7C${mac}%7C"; do
+        say "no answer to discovery; retrying in 1s"
+        sleep 1
+    done
+    kernel=$(sed -n 's/^imgfetch -n kernel \(.*\)$/\1/p' /luna/boot.ipxe)
+    initrd=$(sed -n 's/^imgfetch \([^-].*\)$/\1/p' /luna/boot.ipxe)
+    args=$(sed -n 's/^imgargs kernel \(.*\)$/\1/p' /luna/boot.ipxe)
+    [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$args" ] && break
+    say "the boot script names no kernel (attempt $attempt):"
+    cat /luna/boot.ipxe
+    [ "$attempt" = 30 ] && exit 1
     sleep 1
 done
-kernel=$(sed -n 's/^imgfetch -n kernel \(.*\)$/\1/p' /luna/boot.ipxe)
-initrd=$(sed -n 's/^imgfetch \([^-].*\)$/\1/p' /luna/boot.ipxe)
-args=$(sed -n 's/^imgargs kernel \(.*\)$/\1/p' /luna/boot.ipxe)
-if [ -z "$kernel" ] || [ -z "$initrd" ] || [ -z "$args" ]; then
-    say "the boot script names no kernel:"
-    cat /luna/boot.ipxe
-    exit 1
-fi
 curl -fsS -m 60 -o /luna/vmlinuz "$kernel" || exit 1
 curl -fsS -m 60 -o /luna/initrd "$initrd" || exit 1
 say "iPXE: kernel $(wc -c </luna/vmlinuz) bytes, initrd $(wc -c </luna/initrd) bytes"
