@@ -13,7 +13,7 @@ import (
 func (a *app) clusterCmd() *cobra.Command {
 	return object("cluster", "Basic cluster operations",
 		a.clusterInit(), a.clusterShow(), a.clusterChange(), a.clusterDelete(), a.clusterListMACs(),
-		a.clusterMakeDHCP(), a.clusterMakeDNS())
+		a.clusterMakeDHCP(), a.clusterMakeDNS(), a.clusterSync())
 }
 
 func (a *app) clusterInit() *cobra.Command {

@@ -13,7 +13,7 @@ import (
 
 func (a *app) osimageCmd() *cobra.Command {
 	return object("osimage", "OsImage operations",
-		a.osimageList(), a.osimageShow(), a.osimageAdd(), a.osimageChange(), a.osimageClone(), a.osimagePack(), a.osimageGrab(),
+		a.osimageList(), a.osimageShow(), a.osimageAdd(), a.osimageChange(), a.osimageClone(), a.osimagePack(), a.osimageGrab(), a.osimageSync(),
 		a.renameCmd(luna.OSImages, luna.ObjectName), a.osimageDelete())
 }
 

@@ -1,7 +1,6 @@
 package luna
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,10 +99,7 @@ func (s *Service) GrabOSImage(ctx context.Context, name, host string, o GrabOpti
 	if v := s.Getenv("LUNA_GRAB_SSH"); v != "" {
 		rsh = v
 	}
-	remoteHost := host
-	if strings.Contains(host, ":") {
-		remoteHost = "[" + host + "]"
-	}
+	remoteHost := rsyncHost(host)
 	for _, fs := range fss {
 		o.Log(fmt.Sprintf("Fetching %s from %s", fs, host))
 		dst := filepath.Join(img.Path, fs) + "/"
@@ -112,7 +108,7 @@ func (s *Service) GrabOSImage(ctx context.Context, name, host string, o GrabOpti
 				return Failf("Cannot create %s: %v", dst, unwrapPathError(err))
 			}
 		}
-		args := []string{"-avxz", "-HAX", "--numeric-ids", "-e", rsh, "--delete", "--exclude-from=" + excl.Name()}
+		args := []string{"-avxz", "-HAX", "--numeric-ids", "--delete", "--exclude-from=" + excl.Name()}
 		if o.Verbose {
 			args = append(args, "--progress")
 		}
@@ -121,21 +117,21 @@ func (s *Service) GrabOSImage(ctx context.Context, name, host string, o GrabOpti
 		}
 		args = append(args, "root@"+remoteHost+":"+fs, dst)
 		if o.Verbose {
-			o.Log("Running command: rsync " + strings.Join(quoteArgs(args), " "))
+			o.Log("Running command: rsync " + strings.Join(quoteArgs(append([]string{"-e", rsh}, args...)), " "))
 		}
-		cmd := exec.CommandContext(ctx, "rsync", args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out := io.Discard
-		if o.Verbose && o.Out != nil {
+		var out io.Writer
+		if o.Verbose {
 			out = o.Out
 		}
-		cmd.Stdout = out
-		if err := cmd.Run(); err != nil {
+		if err := (rsyncRun{rsh: rsh, args: args, out: out}).run(ctx); err != nil {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return Failf("Grab stopped while fetching %s from %s", fs, host)
 			}
-			return Failf("Fetching %s from %s failed (rsync: %v): %s", fs, host, err, lastLine(stderr.String()))
+			var re *rsyncError
+			if errors.As(err, &re) {
+				return Failf("Fetching %s from %s failed %s", fs, host, re.describe())
+			}
+			return Failf("Fetching %s from %s failed: %v", fs, host, err)
 		}
 	}
 	o.Log("Success.")

@@ -24,6 +24,14 @@ import (
 // from here and the ssh command for LUNA_GRAB_SSH.
 func liveNode(t *testing.T) (nodeRoot, ssh string) {
 	t.Helper()
+	return liveNodeAt(t, "", "127.0.0.1", "")
+}
+
+// liveNodeAt is liveNode with sshd listening on addr in network namespace
+// netns (the caller's when ""), reached with ssh run in clientNS (the
+// caller's when "").
+func liveNodeAt(t *testing.T, netns, addr, clientNS string) (nodeRoot, ssh string) {
+	t.Helper()
 	for _, p := range []string{"/usr/sbin/sshd", "ssh", "ssh-keygen", "rsync"} {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Fatalf("%s is needed: run `make deps` (openssh-server, openssh-client, rsync)", p)
@@ -80,9 +88,12 @@ func liveNode(t *testing.T) (nodeRoot, ssh string) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // sshd's privilege separation directory
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := 22
+	if netns == "" {
+		port = freePort(t)
+	}
 	conf := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
+ListenAddress `+addr+`
 HostKey %s/host
 PidFile %s/sshd.pid
 AuthorizedKeysFile %s/authorized_keys
@@ -97,21 +108,29 @@ LogLevel ERROR
 	if err := os.WriteFile(filepath.Join(keys, "sshd_config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(keys, "sshd_config"))
+	sshdArgs := []string{"/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(keys, "sshd_config")}
+	if netns != "" {
+		sshdArgs = append([]string{"ip", "netns", "exec", netns}, sshdArgs...)
+	}
+	sshd := exec.Command(sshdArgs[0], sshdArgs[1:]...)
 	sshd.Stderr = os.Stderr
 	if err := sshd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sshd.Process.Kill(); _ = sshd.Wait() })
-	ssh = fmt.Sprintf("ssh -F /dev/null -p %d -i %s/client -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR", port, keys)
+	if clientNS != "" {
+		ssh = "ip netns exec " + clientNS + " "
+	}
+	ssh += fmt.Sprintf("ssh -F /dev/null -p %d -i %s/client -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR", port, keys)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		args := append(strings.Fields(ssh)[1:], "root@127.0.0.1", "true")
-		if exec.Command("ssh", args...).Run() == nil {
+		f := strings.Fields(ssh)
+		args := append(f[1:], "root@"+addr, "true")
+		if exec.Command(f[0], args...).Run() == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			out, _ := exec.Command("ssh", args...).CombinedOutput()
+			out, _ := exec.Command(f[0], args...).CombinedOutput()
 			t.Fatalf("sshd on port %d does not answer: %s", port, out)
 		}
 		time.Sleep(100 * time.Millisecond)
