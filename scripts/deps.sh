@@ -7,7 +7,8 @@ apt_packages=(ca-certificates git make curl
 	qemu-system-x86 ipxe-qemu # a real iPXE client for the lweb boot test
 	transmission-cli # a third BitTorrent client
 	pigz attr acl libcap2-bin iproute2 rsync # image packing baseline, xattrs, ACLs, capabilities, namespaces
-	openssh-server # a real sshd for the osimage grab test
+	openssh-server # a real sshd for the osimage grab and HA sync tests
+	ansible-core # ansible-playbook for the contrib/ansible modules test
 	dracut-core shellcheck # the initrd module and its lint
 	openipmi ipmitool # a real BMC simulator (ipmi_sim) and the reference IPMI client
 	isc-dhcp-server kea-dhcp4-server busybox # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange (udhcpc) for makedhcp

@@ -1,0 +1,40 @@
+#!/usr/bin/python3
+# Ansible module luna_group: a Luna group (contrib/ansible/README.md).
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.luna import YESNO, common_args, ensure
+
+DOCUMENTATION = r"""
+module: luna_group
+short_description: Luna group objects, through the luna CLI
+options:
+  name: {description: name of the group, required: true, type: str}
+  state: {description: present or absent, default: present, type: str}
+  luna_bin: {description: the luna command, default: luna, type: str}
+  osimage: {type: str}
+  network: {description: network of BOOTIF (at creation only), type: str}
+  bmcsetup: {type: str}
+  domain: {type: str}
+  torrent_if: {type: str}
+"""
+
+ADD = [("osimage", "-o"), ("network", "-N"), ("bmcsetup", "-b")]
+FIELDS = [
+    ("osimage", "osimage", "-o", str),
+    ("bmcsetup", "bmcsetup", "-b", str),
+    ("domain", "domain", "-d", str),
+    ("torrent_if", "torrent_if", "--torrent_if", str),
+]
+
+
+def main():
+    spec = common_args()
+    for param, _key, _flag, typ in FIELDS:
+        spec[param] = dict(type="bool" if typ == YESNO else ("int" if typ == int else "str"))
+    for param, _flag in ADD:
+        spec.setdefault(param, dict(type="str"))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    ensure(module, "group", ADD, FIELDS)
+
+
+if __name__ == "__main__":
+    main()

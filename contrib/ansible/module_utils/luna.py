@@ -1,0 +1,112 @@
+# Shared code of the Luna Ansible modules: they drive the luna CLI and read
+# objects back with `-o json` (docs/json.md), so the rules stay in luna.
+import json
+
+YESNO = "yesno"  # a boolean the CLI takes as y/n
+
+
+def common_args():
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        luna_bin=dict(type="str", default="luna"),
+    )
+
+
+class Luna(object):
+    def __init__(self, module):
+        self.module = module
+        self.bin = module.params.get("luna_bin") or "luna"
+        self.commands = []
+
+    def run(self, args, fail=True):
+        rc, out, err = self.module.run_command([self.bin] + args)
+        if rc != 0 and fail:
+            self.module.fail_json(msg="luna %s: %s" % (" ".join(args), (err or out).strip()), rc=rc,
+                                  commands=self.commands)
+        return rc, out, err
+
+    def show(self, kind, name):
+        """The object as `luna KIND show NAME --output json` prints it, or None."""
+        args = [kind, "show", name, "--output", "json"] if kind != "cluster" else ["cluster", "show", "--output", "json"]
+        rc, out, err = self.run(args, fail=False)
+        if rc != 0:
+            if "does not exist" in err:
+                return None
+            self.module.fail_json(msg="luna %s: %s" % (" ".join(args), err.strip()), rc=rc)
+        return json.loads(out)
+
+    def change(self, args):
+        """Runs a changing command, or only records it in check mode."""
+        self.commands.append(" ".join([self.bin] + args))
+        if not self.module.check_mode:
+            self.run(args)
+
+
+def as_cli(value, kind):
+    if kind == YESNO:
+        return "y" if value else "n"
+    return str(value)
+
+
+def same(current, wanted, kind):
+    if kind == YESNO:
+        return bool(current) == bool(wanted)
+    if kind == int:
+        try:
+            return int(current) == int(wanted)
+        except (TypeError, ValueError):
+            return False
+    return ("" if current is None else str(current)) == str(wanted)
+
+
+def ensure(module, kind, add, fields, current_of=None):
+    """Makes object KIND named by module.params['name'] match the module's
+    parameters, idempotently and in check mode.
+
+    add: [(param, flag)] for `luna KIND add -n NAME`; a param with no value
+    is left out. fields: [(param, json_key, change_flag, type)] compared with
+    `show --output json` and set with `luna KIND change NAME FLAG VALUE`
+    (type str, int or YESNO). current_of(obj) may rewrite the shown object
+    before the comparison."""
+    p = module.params
+    luna = Luna(module)
+    name = p["name"]
+    obj = luna.show(kind, name)
+    if obj is not None and current_of:
+        obj = current_of(obj)
+    diff = dict(before={}, after={})
+    if p.get("state", "present") == "absent":
+        if obj is not None:
+            luna.change([kind, "delete", name])
+            diff["before"] = {"name": name}
+        module.exit_json(changed=obj is not None, commands=luna.commands, diff=diff)
+    created = False
+    if obj is None:
+        args = [kind, "add", "-n", name]
+        for param, flag in add:
+            if p.get(param) is not None:
+                args += [flag, as_cli(p[param], str)]
+        luna.change(args)
+        created = True
+        diff["after"]["name"] = name
+        if not module.check_mode:
+            obj = luna.show(kind, name)
+            if current_of:
+                obj = current_of(obj)
+    changes = []
+    for param, key, flag, typ in fields:
+        want = p.get(param)
+        if want is None or flag is None:
+            continue
+        cur = obj.get(key) if obj is not None else None
+        if obj is not None and same(cur, want, typ):
+            continue
+        if obj is None and any(param == a for a, _ in add):
+            continue  # check mode, given to add
+        changes += [flag, as_cli(want, typ)]
+        diff["before"][key] = cur
+        diff["after"][key] = want
+    if changes:
+        luna.change([kind, "change", name] + changes)
+    module.exit_json(changed=created or bool(changes), commands=luna.commands, diff=diff)
