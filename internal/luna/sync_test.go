@@ -185,7 +185,8 @@ func holdRemoteLock(t *testing.T, s *Service, holder string) func() {
 // files the other master has in excess are deleted. A sync is refused
 // while one runs here or the other master holds its lock; an rsync that
 // fails (the other master's disk is full) is one line with its exit
-// status, and the locks are free afterwards.
+// status, and the locks are free afterwards; with Progress, rsync's overall progress is
+// shown.
 func TestSyncCluster(t *testing.T) {
 	s, path, remote := syncSetup(t)
 	ctx := context.Background()
@@ -308,10 +309,13 @@ func TestSyncCluster(t *testing.T) {
 	if err := os.Remove(big); err != nil {
 		t.Fatal(err)
 	}
-	// Both locks are free again, and the next sync completes.
+	// Both locks are free again, and the next sync completes, showing
+	// rsync's overall progress as on a terminal.
+	var progress strings.Builder
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err = s.SyncCluster(ctx, o)
+		progress.Reset()
+		err = s.SyncCluster(ctx, SyncOptions{Progress: true, Out: &progress})
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -321,6 +325,9 @@ func TestSyncCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTree(t, path, filepath.Join(remote, path))
+	if !strings.Contains(progress.String(), "to-chk=0/") {
+		t.Errorf("progress: %q", progress.String())
+	}
 
 	// Not HA; no address of this machine among cluster_ips.
 	c, _ := s.Cluster(ctx)
