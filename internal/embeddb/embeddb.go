@@ -54,6 +54,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os_discard{}, nil))
 	}
+	logger = slog.New(quietResponses{logger.Handler()})
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Logger:   logger,

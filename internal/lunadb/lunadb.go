@@ -17,6 +17,7 @@ import (
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var listen, dataDir string
 	var verbose bool
+	var logLevel string
 	cmd := &cobra.Command{
 		Use:           "lunadb",
 		Short:         "Embedded MongoDB-compatible store for Luna (FerretDB with SQLite)",
@@ -24,8 +25,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelWarn
-			if verbose {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", logLevel)
+			}
+			if verbose && level > slog.LevelInfo {
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -45,7 +49,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd.SetErr(stderr)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/luna/db", "directory holding the SQLite database files")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log FerretDB's informational messages")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log FerretDB's informational messages (--log-level info)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "least level logged: debug (every error response sent to a client), info, warn or error")
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "lunadb: %v\n", err)
 		return 1
