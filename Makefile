@@ -3,6 +3,11 @@
 GO       ?= go
 BINARIES := luna lunadb lweb lpower ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
+# `PROG --version` prints these; a build without them (go build, go install)
+# falls back to the module version and VCS stamp Go records.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/clustervision/luna-go/internal/version.Version=$(VERSION) -X github.com/clustervision/luna-go/internal/version.Commit=$(COMMIT)
 
 .PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd
 
@@ -10,7 +15,7 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
 deps:
 	./scripts/deps.sh
@@ -48,7 +53,7 @@ lint:
 # flow on the embedded store; needs root. make demo NODES=16
 NODES ?= 8
 demo: build
-	$(GO) build -o bin/ ./cmd/lunademo
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/lunademo
 	./bin/lunademo -n $(NODES)
 
 # The node benchmark (docs/BENCHMARKS.md): 10,000 nodes on a lunadb of its

@@ -5,15 +5,21 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/lweb"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.Line("lweb"))
+		os.Exit(0)
+	}
 	config.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)

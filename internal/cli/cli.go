@@ -20,6 +20,7 @@ import (
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/textinput"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Exit codes, as README says: 0 success, 1 refused or failed action, 2 bad
@@ -88,6 +89,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		stdio.Getenv = os.Getenv
 	}
 	a := &app{io: stdio}
+	if version.Asked(args) {
+		fmt.Fprintln(stdio.Out, version.Line("luna"))
+		return exitOK
+	}
 	for len(args) > 0 && (args[0] == "--debug" || args[0] == "-d") {
 		a.debug = true
 		args = args[1:]
@@ -194,6 +199,10 @@ func (a *app) newRoot() *cobra.Command {
 	root.SetErr(a.io.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%s", err.Error()) })
 	root.CompletionOptions.DisableDefaultCmd = true
+	// Both are handled by Main before cobra parses; declared here so that
+	// `luna --help` shows them.
+	root.Flags().BoolP("debug", "d", false, "log every database command to stderr (give it before the object)")
+	root.Flags().Bool("version", false, "print the version and commit, and exit")
 	root.AddCommand(a.clusterCmd(), a.networkCmd(), a.osimageCmd(), a.bmcsetupCmd(), a.switchCmd(), a.otherdevCmd(), a.groupCmd(), a.nodeCmd())
 	return root
 }
