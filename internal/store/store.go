@@ -27,6 +27,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // SchemaVersion is the layout of the documents written by this code:
@@ -76,9 +77,17 @@ type Store struct {
 }
 
 // Open connects to uri and checks that a server answers within timeout; a
-// failure is one line naming the server tried. It then makes sure the
+// failure is one line naming the servers tried (the URI's hosts; target
+// when it has none), or saying at once that the URI could not be parsed. It then makes sure the
 // indexes and the schema version document exist.
 func Open(ctx context.Context, uri, database, target string, timeout time.Duration, opt ...Option) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return nil, fmt.Errorf("Unable to connect to MongoDB: the URI could not be parsed: %s", strings.TrimPrefix(firstLine(err), "error parsing uri: "))
+	}
+	if len(cs.Hosts) > 0 {
+		target = strings.Join(cs.Hosts, ",")
+	}
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(timeout).
 		SetConnectTimeout(timeout).

@@ -281,3 +281,21 @@ func TestConcurrentFirstOpen(t *testing.T) {
 		t.Errorf("duplicate name after concurrent first opens: %v", err)
 	}
 }
+
+// TestOpenNamesWhatWasTried: a connection error names the URI's hosts, all
+// of them, and a URI that cannot be parsed is said so at once.
+func TestOpenNamesWhatWasTried(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	_, err := store.Open(ctx, "bogus", "luna", "localhost", 10*time.Second)
+	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB: the URI could not be parsed: ") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("bogus URI: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a bad URI took %s to fail", d)
+	}
+	_, err = store.Open(ctx, "mongodb://127.0.0.1:1,127.0.0.1:2/?replicaSet=rs0", "luna", "localhost", 500*time.Millisecond)
+	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB at 127.0.0.1:1,127.0.0.1:2: ") {
+		t.Fatalf("unreachable hosts: %v", err)
+	}
+}
