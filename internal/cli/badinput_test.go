@@ -107,17 +107,29 @@ func TestBadInput(t *testing.T) {
 
 	// Invalid addresses wherever an address is given.
 	for _, ip := range []string{"10.30.0", "010.30.0.1", "10.30.0.1/24", "fe80::1%eth0", "300.1.1.1", "", "10.30.0.1 "} {
-		add(255, "IP version should be 4 or 6", "network", "add", "-n", "n1", "-N", ip, "-P", "16")
-		add(255, "Cannot convert IP", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", strings.Replace(ip, "10.30", "10.31", 1))
-		add(255, "Cannot convert IP", "network", "change", "ipmi", "--reserve", strings.Replace(ip, "10.30", "10.31", 1))
-		add(255, "Cannot convert IP", "network", "change", "ipmi", "--ns_ip", strings.Replace(ip, "10.30", "10.31", 1))
+		ip31 := strings.Replace(ip, "10.30", "10.31", 1)
+		add(255, "Invalid network '"+ip+"' for --network: not an IPv4 or IPv6 address", "network", "add", "-n", "n1", "-N", ip, "-P", "16")
+		add(255, "Invalid IP '"+ip31+"' for --ip: not an IPv4 or IPv6 address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", ip31)
+		add(255, "Invalid IP '"+ip31+"' for --reserve: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--reserve", ip31)
+		add(255, "Invalid IP '"+ip31+"' for --ns_ip: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--ns_ip", ip31)
 	}
-	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.1/24")
-	add(255, "Cannot convert IP", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "300.1.1.1")
-	add(255, "Cannot convert IP", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.51/24")
-	add(255, "Cannot convert IP", "switch", "change", "switch01", "-i", "010.31.253.22")
-	add(255, "Cannot convert IP", "network", "change", "ipmi", "--release", "10.31.1")
-	add(255, "Invalid frontend address", "cluster", "change", "--frontend_address", "10.30.0")
+	add(255, "Invalid IP '10.31.0.1/24' for --ip: not an IPv4 or IPv6 address", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.1/24")
+	add(255, "Invalid IP '300.1.1.1' for --ip: not an IPv4 or IPv6 address", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "300.1.1.1")
+	add(255, "Invalid IP '10.31.253.51/24' for --ip: not an IPv4 or IPv6 address", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.51/24")
+	add(255, "Invalid IP '010.31.253.22' for --ip: not an IPv4 or IPv6 address", "switch", "change", "switch01", "-i", "010.31.253.22")
+	add(255, "Invalid IP '10.31.1' for --release: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--release", "10.31.1")
+	add(255, "Invalid IP '10.30.0' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "10.30.0")
+
+	// MACs and the IP of a pair option (-i IF IP) are named the same way.
+	env.mustRun(t, "osimage", "add", "-n", "compute", "-p", osimageDir(t, dir))
+	env.mustRun(t, "group", "add", "-n", "g1", "-o", "compute", "-N", "cluster")
+	env.mustRun(t, "node", "add", "-g", "g1")
+	for _, mac := range []string{"zz:zz", "00:11:22:33:44", "00:11:22:33:44:55:66", "0011.2233.4455"} {
+		add(255, "Invalid MAC '"+mac+"' for --mac: not six hexadecimal pairs separated by ':'", "node", "change", "node001", "--mac", mac)
+	}
+	for _, ip := range []string{"10.31.253", "10.31.0.300", "x"} {
+		add(255, "Invalid IP '"+ip+"' for --interface: not an IPv4 or IPv6 address", "node", "change", "node001", "-i", "BOOTIF", ip)
+	}
 
 	// Invalid prefixes.
 	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "0")
@@ -203,7 +215,7 @@ func TestBadInput(t *testing.T) {
 	// A good option with a bad one: neither is applied, claims are rolled back.
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
 	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")
-	add(255, "Cannot convert IP", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
+	add(255, "Invalid IP '10.31.1' for --reserve: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
 	add(255, "does not contain", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.30.1.1")
 
 	// Deleting what is in use.
@@ -261,8 +273,8 @@ func TestBadInput(t *testing.T) {
 	add(1, "is not attached to network 'cluster'", "otherdev", "change", "pdu01", "-N", "cluster", "-i", "")
 
 	// cluster change: every option is checked before any is stored.
-	add(255, "Invalid frontend address 'nonsense'", "cluster", "change", "--frontend_address", "nonsense")
-	add(255, "Wrong ip address specified.", "cluster", "change", "--cluster_ips", "10.0.0.1,bad")
+	add(255, "Invalid IP 'nonsense' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "nonsense")
+	add(255, "Invalid IP 'bad' for --cluster_ips: not an IPv4 or IPv6 address", "cluster", "change", "--cluster_ips", "10.0.0.1,bad")
 	add(255, "frontend_port", "cluster", "change", "--frontend_port", "0")
 	add(255, "frontend_port", "cluster", "change", "--frontend_port", "70000")
 	add(255, "Wrong path specified.", "cluster", "change", "--path", "/nonexistent")
@@ -272,7 +284,7 @@ func TestBadInput(t *testing.T) {
 	add(255, "Invalid node prefix 'a b'", "cluster", "change", "--nodeprefix", "a b")
 	add(255, "Wrong path specified.", "cluster", "change", "--nodeprefix", "good", "--path", "/nonexistent")
 	add(255, "frontend_port", "cluster", "change", "--server_port", "7777", "--frontend_port", "70000")
-	add(255, "Invalid frontend address", "cluster", "change", "--frontend_port", "8080", "--frontend_address", "10.0.0.1;id")
+	add(255, "Invalid IP '10.0.0.1;id' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_port", "8080", "--frontend_address", "10.0.0.1;id")
 	add(255, "torrent_listen_port_min 8000 is above torrent_listen_port_max 7000", "cluster", "change",
 		"--torrent_listen_port_min", "8000", "--torrent_listen_port_max", "7000")
 	add(255, "lweb_pidfile", "cluster", "change", "--lweb_pidfile", "run/lweb.pid")
@@ -560,9 +572,9 @@ func TestBadInputGroupsNodes(t *testing.T) {
 
 	// node change: one node; nothing is stored when any option is bad.
 	for _, mac := range []string{"00:11:22:33:44", "zz:11:22:33:44:55", "00-11-22-33-44-55", "0:11:22:33:44:55", "00:11:22:33:44:55:66", "001122334455", " 00:11:22:33:44:66"} {
-		add(255, "Invalid MAC address", "node", "change", "node002", "--mac", mac)
+		add(255, "Invalid MAC '"+mac+"' for --mac: not six hexadecimal pairs separated by ':'", "node", "change", "node002", "--mac", mac)
 	}
-	add(255, "Invalid MAC address", "node", "change", "node002", "--localboot", "y", "-p", "3", "--mac", "00:11:22:33:44")
+	add(255, "Invalid MAC '00:11:22:33:44' for --mac: ", "node", "change", "node002", "--localboot", "y", "-p", "3", "--mac", "00:11:22:33:44")
 	add(255, "Object 'nope' of type 'switch' does not exist", "node", "change", "node002", "-s", "nope")
 	add(255, "Object 'nope' of type 'switch' does not exist", "node", "change", "node002", "--mac", "00:11:22:33:44:66", "-s", "nope")
 	for _, port := range []string{"a b", "x;y", "$(id)", "1\n2", "-1"} {
@@ -577,7 +589,7 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	add(1, "No such interface 'eth9'", "node", "change", "node002", "-i", "eth9", "10.30.0.9")
 	add(1, "No such interface 'BMC'", "node", "change", "gpu01", "-i", "BMC", "10.31.0.9")
 	for _, ip := range []string{"bad", "10.30.0", "10.30.0.9/16", "300.1.1.1", "", "010.30.0.9", "fd00:1::5%eth0"} {
-		add(255, "Wrong IP address is provided", "node", "change", "node002", "-i", "BOOTIF", ip)
+		add(255, "Invalid IP '"+ip+"' for --interface: not an IPv4 or IPv6 address", "node", "change", "node002", "-i", "BOOTIF", ip)
 	}
 	add(1, "IP '10.30.0.1' in network 'cluster' is already used by node 'node001'", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.1")
 	add(1, "IP '10.31.0.1' in network 'ipmi' is already used by node 'node001'", "node", "change", "node002", "--interface", "BMC", "10.31.0.1")

@@ -106,9 +106,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 
 	root := a.newRoot()
 	args, err := normalizeArgs(root, args)
+	var ran0 *cobra.Command
 	if err == nil {
 		root.SetArgs(args)
-		err = root.ExecuteContext(ctx)
+		ran0, err = root.ExecuteContextC(ctx)
 	}
 	if err == nil {
 		return exitOK
@@ -123,8 +124,43 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "ERROR: Interrupted: %s\n", oneLine(ran.err.Error()))
 		return exitRuntime
 	}
+	var bad *luna.AddressError
+	if errors.As(ran.err, &bad) && bad.Option == "" && ran0 != nil {
+		bad.Option = optionHolding(ran0, bad.Text)
+	}
 	fmt.Fprintf(stdio.Err, "ERROR: %s\n", oneLine(ran.err.Error()))
 	return exitCode(ran.err)
+}
+
+// optionHolding names the option of cmd given on the command line whose
+// value (or one of whose comma-separated values) is text: "--network".
+// The second value of a pair option (`-i IF IP`) is named by the pair's
+// long option. "" when none holds it.
+func optionHolding(cmd *cobra.Command, text string) string {
+	second := map[string]string{}
+	if p := strings.Split(cmd.Annotations[pairAnnotation], ","); len(p) == 3 {
+		second[p[2]] = p[0]
+	}
+	found := ""
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if found != "" {
+			return
+		}
+		v := strings.Trim(f.Value.String(), "[]")
+		for _, item := range append([]string{v}, strings.Split(v, ",")...) {
+			if item == text || strings.TrimSpace(item) == strings.TrimSpace(text) {
+				found = f.Name
+				if long, ok := second[f.Name]; ok {
+					found = long
+				}
+				return
+			}
+		}
+	})
+	if found == "" {
+		return ""
+	}
+	return "--" + found
 }
 
 func oneLine(s string) string {

@@ -183,7 +183,7 @@ func parseIn(n *store.Network, text string) (ipam.Offset, error) {
 		return ipam.Offset{}, err
 	}
 	if _, err := ipam.ParseAddr(text); err != nil {
-		return ipam.Offset{}, invalid(err)
+		return ipam.Offset{}, notIP("IP", text)
 	}
 	off, err := sub.ParseUsable(text)
 	if err != nil {

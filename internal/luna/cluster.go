@@ -55,7 +55,7 @@ func (s *Service) InitCluster(ctx context.Context, o ClusterInit) error {
 		return AlreadyCreated(ClusterName)
 	}
 	if _, err := ipam.ParseAddr(o.FrontendAddress); err != nil {
-		return Errorf("Invalid frontend address '%s'", o.FrontendAddress)
+		return notIP("IP", o.FrontendAddress)
 	}
 	if err := validatePrefix(o.NodePrefix); err != nil {
 		return err
@@ -238,7 +238,7 @@ func clusterNaming(o ClusterChange, _ *store.Cluster, set map[string]any) error 
 	}
 	if o.FrontendAddress != nil {
 		if _, err := ipam.ParseAddr(*o.FrontendAddress); err != nil {
-			return Invalidf("Invalid frontend address '%s'", *o.FrontendAddress)
+			return notIP("IP", *o.FrontendAddress)
 		}
 		set["frontend_address"] = *o.FrontendAddress
 	}
@@ -382,7 +382,7 @@ func parseClusterIPs(v string) (string, error) {
 	for _, item := range strings.Split(v, ",") {
 		item = strings.TrimSpace(item)
 		if _, err := ipam.ParseAddr(item); err != nil {
-			return "", Invalidf("Wrong ip address specified.")
+			return "", notIP("IP", item)
 		}
 		out = append(out, item)
 	}

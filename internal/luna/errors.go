@@ -72,7 +72,8 @@ func InUse(name string, users []store.Ref) error {
 // ErrInvalid, unless it already has a kind.
 func invalid(err error) error {
 	var e *Error
-	if errors.As(err, &e) {
+	var ae *AddressError
+	if errors.As(err, &e) || errors.As(err, &ae) {
 		return err
 	}
 	return &Error{Kind: ErrInvalid, Msg: err.Error()}

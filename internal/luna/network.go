@@ -33,6 +33,9 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	if _, err := s.IDOf(ctx, store.Networks, o.Name); err == nil {
 		return AlreadyCreated(o.Name)
 	}
+	if _, err := ipam.ParseAddr(o.Network); err != nil {
+		return notIP("network", o.Network)
+	}
 	sub, err := ipam.NewNetwork(o.Network, o.Prefix)
 	if err != nil {
 		return invalid(err)
@@ -214,6 +217,9 @@ func (s *Service) newRange(ctx context.Context, n *store.Network, o NetworkChang
 		prefix = *o.Prefix
 	}
 	if o.Network != nil {
+		if _, err := ipam.ParseAddr(*o.Network); err != nil {
+			return sub, notIP("network", *o.Network)
+		}
 		if sub, err = sub.WithBase(*o.Network); err != nil {
 			return sub, invalid(err)
 		}
@@ -277,7 +283,7 @@ func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub i
 			return nil, nil
 		}
 		if _, err := ipam.ParseAddr(*v); err != nil {
-			return nil, invalid(err)
+			return nil, notIP("IP", *v)
 		}
 		off, err := sub.ParseUsable(*v)
 		if err != nil {

@@ -402,7 +402,7 @@ func (s *Service) prepareSetIP(ctx context.Context, nd *store.Node, ifName, ipTe
 	ifc := g.Interfaces[i]
 	ver := ipam.Version(ipText)
 	if ver == 0 {
-		return nil, Invalidf("Wrong IP address is provided")
+		return nil, notIP("IP", ipText)
 	}
 	slot := slotOf(&ifc, ver)
 	if slot == nil {

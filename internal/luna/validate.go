@@ -56,7 +56,7 @@ func ValidateName(kind, name string) error {
 // NormalizeMAC validates a MAC address and returns it in lower case.
 func NormalizeMAC(mac string) (string, error) {
 	if !macRe.MatchString(mac) {
-		return "", Invalidf("Invalid MAC address %s", quote(mac))
+		return "", BadAddress("MAC", mac, "not six hexadecimal pairs separated by ':'")
 	}
 	return strings.ToLower(mac), nil
 }
