@@ -263,7 +263,23 @@ func object(name, short string, verbs ...*cobra.Command) *cobra.Command {
 
 // verb makes one verb command.
 func verb(use, short string) *cobra.Command {
-	return &cobra.Command{Use: use, Short: short, Args: cobra.MaximumNArgs(1)}
+	return &cobra.Command{Use: use, Short: short, Args: atMostOneName}
+}
+
+// atMostOneName is cobra.MaximumNArgs(1) with a hint where a 1.2 habit
+// left a word over: `osimage show NAME -o json`, where -o is --kernopts.
+func atMostOneName(cmd *cobra.Command, args []string) error {
+	if len(args) <= 1 {
+		return nil
+	}
+	msg := fmt.Sprintf("accepts at most 1 name, received %d: %s", len(args), strings.Join(args, " "))
+	hint := ""
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Shorthand == "o" && f.Name != "output" && hint == "" {
+			hint = fmt.Sprintf(" (-o on %s %s is --%s, as in 1.2; for JSON write --output json)", cmd.Parent().Name(), cmd.Name(), f.Name)
+		}
+	})
+	return usagef("%s%s", msg, hint)
 }
 
 const (
@@ -389,8 +405,8 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 				vals = append(vals, args[j])
 				skip++
 			}
-			if len(vals) < 2 {
-				return nil, usagef("option --%s expects 2 arguments", long[0])
+			if len(vals) < 2 || strings.HasPrefix(vals[1], "-") {
+				return nil, usagef("option -%s/--%s takes two values, the interface and its address (-%s BOOTIF 10.30.0.5), got: %s", pairShort(cmd), long[0], pairShort(cmd), strings.Join(append([]string{name}, vals...), " "))
 			}
 			out = append(out, "--"+long[0]+"="+vals[0], "--"+long[1]+"="+vals[1])
 			continue
@@ -403,6 +419,14 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// pairShort is the short spelling of cmd's pair option (`i`).
+func pairShort(cmd *cobra.Command) string {
+	if p := strings.Split(cmd.Annotations[pairAnnotation], ","); len(p) == 3 {
+		return p[1]
+	}
+	return ""
 }
 
 // nameFlag adds -n/--name as another way to give a verb's object name
