@@ -6,18 +6,32 @@ import (
 	"testing"
 )
 
-// TestNoStoreImport: the CLI reaches the database only through package
-// luna, where the rules live; neither it nor anything it imports outside
-// luna may import internal/store directly (`go list -deps` of this package
-// lists internal/store only because luna imports it).
+// TestNoStoreImport: the CLI and the daemons reach the database only
+// through package luna, where the rules live: no package of the module
+// other than luna (and the store's own test helpers and the swarm bench)
+// imports internal/store in its non-test files. `go list -deps` of a
+// package lists internal/store only because luna imports it.
 func TestNoStoreImport(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../../...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	for _, imp := range strings.Fields(string(out)) {
-		if strings.HasSuffix(imp, "/internal/store") {
-			t.Errorf("internal/cli imports %s; ask package luna instead", imp)
+	allowed := map[string]bool{"internal/luna": true, "internal/store": true, "internal/testutil": true, "bench/swarm": true}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
 		}
+		seen++
+		pkg := strings.TrimPrefix(f[0], "github.com/clustervision/luna-go/")
+		for _, imp := range f[1:] {
+			if strings.HasSuffix(imp, "/internal/store") && !allowed[pkg] {
+				t.Errorf("%s imports %s; ask package luna instead", pkg, imp)
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("go list named only %d packages:\n%s", seen, out)
 	}
 }

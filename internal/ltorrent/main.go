@@ -14,7 +14,6 @@ import (
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 // Main runs the ltorrent command and returns its exit code. ctx ends on
@@ -159,11 +158,10 @@ func openService(ctx context.Context, getenv func(string) string) (*luna.Service
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), 10*time.Second)
+	svc, err := luna.Open(ctx, cfg, 10*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := luna.NewService(st)
 	svc.Getenv = getenv
-	return svc, func() { _ = st.Close(context.Background()) }, nil
+	return svc, func() { _ = svc.Close(context.Background()) }, nil
 }

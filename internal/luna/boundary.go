@@ -27,6 +27,8 @@ const (
 // Object documents, as stored.
 type (
 	Cluster      = store.Cluster
+	Node         = store.Node
+	NodeStatus   = store.NodeStatus
 	BMCSetup     = store.BMCSetup
 	ID           = store.ID
 	StatusUpdate = store.StatusUpdate
@@ -70,6 +72,53 @@ func (s *Service) ExpireLearnedMACs(ctx context.Context, before time.Time) (int6
 	return s.st.ExpireLearnedMACs(ctx, before)
 }
 
-// TrackerStore is the store of the BitTorrent tracker lweb serves: its
-// peers are not objects and have no rules of their own.
-func (s *Service) TrackerStore() *store.Store { return s.st }
+// Tracker peers, as the BitTorrent tracker lweb serves stores them: they
+// are not objects and have no rules of their own.
+type (
+	TrackerPeer = store.TrackerPeer
+	ScrapeCount = store.ScrapeCount
+)
+
+// ServerPeerIDHex is the peer id (hex) the servers' seeders announce with.
+const ServerPeerIDHex = store.ServerPeerIDHex
+
+// PeerDocID is the id of the tracker document of a peer of infoHash at
+// ip:port.
+func PeerDocID(infoHash, ip string, port int) ID { return store.PeerDocID(infoHash, ip, port) }
+
+// UpsertPeer records an announce of p.
+func (s *Service) UpsertPeer(ctx context.Context, p TrackerPeer) error {
+	return s.st.UpsertPeer(ctx, p)
+}
+
+// ReplacePeers stores docs in place of the documents ids name.
+func (s *Service) ReplacePeers(ctx context.Context, ids []ID, docs []TrackerPeer) error {
+	return s.st.ReplacePeers(ctx, ids, docs)
+}
+
+// PeersOf lists the peers of infoHash announced since since.
+func (s *Service) PeersOf(ctx context.Context, infoHash string, since time.Time) ([]TrackerPeer, error) {
+	return s.st.PeersOf(ctx, infoHash, since)
+}
+
+// ServerPeers lists the servers' seeders of infoHash announced since since.
+func (s *Service) ServerPeers(ctx context.Context, infoHash string, since time.Time) ([]TrackerPeer, error) {
+	return s.st.ServerPeers(ctx, infoHash, since)
+}
+
+// DeletePeer forgets the peer of infoHash at ip:port (it announced stopped).
+func (s *Service) DeletePeer(ctx context.Context, infoHash, ip string, port int) error {
+	return s.st.DeletePeer(ctx, infoHash, ip, port)
+}
+
+// ExpirePeers forgets the peers not announced since before; it says how
+// many went.
+func (s *Service) ExpirePeers(ctx context.Context, before time.Time) (int64, error) {
+	return s.st.ExpirePeers(ctx, before)
+}
+
+// ScrapeCounts counts seeders and leechers of each of infoHashes announced
+// since since.
+func (s *Service) ScrapeCounts(ctx context.Context, infoHashes []string, since time.Time) (map[string]ScrapeCount, error) {
+	return s.st.ScrapeCounts(ctx, infoHashes, since)
+}

@@ -16,7 +16,7 @@ import (
 // with the cluster's tracker_* settings.
 func newTracker(srv *Server, svc *luna.Service, log *slog.Logger) *tracker.Tracker {
 	return &tracker.Tracker{
-		Store: svc.TrackerStore(),
+		Store: svc,
 		Settings: func(ctx context.Context) (tracker.Settings, error) {
 			c, _, err := srv.settings(ctx)
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 // bootCache holds a snapshot of what booting nodes ask for (every node's
@@ -121,7 +120,7 @@ func (c *bootCache) installParams(ctx context.Context, name string) (*luna.Insta
 }
 
 // node returns a node's document, from the store on a miss.
-func (c *bootCache) node(ctx context.Context, name string) (*store.Node, error) {
+func (c *bootCache) node(ctx context.Context, name string) (*luna.Node, error) {
 	if sn := c.current(); sn != nil {
 		if nd, ok := sn.Node(name); ok {
 			return nd, nil
@@ -157,7 +156,7 @@ type statusWriter struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	pending map[string]store.StatusUpdate
+	pending map[string]luna.StatusUpdate
 	tokens  map[string]handedToken // the last token handed out to each node by this process
 }
 
@@ -166,19 +165,19 @@ type handedToken struct{ token, addr string }
 
 // statusStore is where statusWriter flushes (luna.Service).
 type statusStore interface {
-	SetNodeStatuses(ctx context.Context, ups []store.StatusUpdate) error
+	SetNodeStatuses(ctx context.Context, ups []luna.StatusUpdate) error
 }
 
 func newStatusWriter(st statusStore, log *slog.Logger, now func() time.Time) *statusWriter {
-	return &statusWriter{st: st, log: log, now: now, pending: map[string]store.StatusUpdate{}, tokens: map[string]handedToken{}}
+	return &statusWriter{st: st, log: log, now: now, pending: map[string]luna.StatusUpdate{}, tokens: map[string]handedToken{}}
 }
 
 // record queues a node's status and, when token is not "", the boot token
 // handed to addr.
-func (w *statusWriter) record(id store.ID, node, step, token, addr string) {
+func (w *statusWriter) record(id luna.ID, node, step, token, addr string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	u := store.StatusUpdate{NodeID: id, Node: node, Status: store.NodeStatus{Step: step, Time: w.now().UTC()}, Token: token, TokenAddr: addr}
+	u := luna.StatusUpdate{NodeID: id, Node: node, Status: luna.NodeStatus{Step: step, Time: w.now().UTC()}, Token: token, TokenAddr: addr}
 	if old, ok := w.pending[node]; ok && token == "" {
 		u.Token, u.TokenAddr = old.Token, old.TokenAddr
 	}
@@ -208,10 +207,10 @@ func (w *statusWriter) token(node string) (t handedToken, ok bool) {
 const statusChunk = 200
 
 // take removes up to n pending updates.
-func (w *statusWriter) take(n int) []store.StatusUpdate {
+func (w *statusWriter) take(n int) []luna.StatusUpdate {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ups := make([]store.StatusUpdate, 0, min(n, len(w.pending)))
+	ups := make([]luna.StatusUpdate, 0, min(n, len(w.pending)))
 	for k, u := range w.pending {
 		if len(ups) == n {
 			break
@@ -223,7 +222,7 @@ func (w *statusWriter) take(n int) []store.StatusUpdate {
 }
 
 // write stores updates; on failure they go back to pending unless newer ones arrived.
-func (w *statusWriter) write(ctx context.Context, ups []store.StatusUpdate) error {
+func (w *statusWriter) write(ctx context.Context, ups []luna.StatusUpdate) error {
 	err := w.st.SetNodeStatuses(ctx, ups)
 	if err != nil {
 		w.log.Error("store node statuses", "nodes", len(ups), "err", err)

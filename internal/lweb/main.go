@@ -17,7 +17,6 @@ import (
 	"github.com/clustervision/luna-go/internal/daemon"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/macupdater"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 // Options are lweb's command-line settings.
@@ -97,12 +96,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, lc.URI(), lc.Database, lc.Target(), 10*time.Second)
+	svc, err := luna.Open(ctx, lc, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	defer st.Close(context.Background())
-	svc := luna.NewService(st)
+	defer svc.Close(context.Background())
 	svc.Getenv = cfg.Getenv
 	c, err := svc.Cluster(ctx)
 	if err != nil {

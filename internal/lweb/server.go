@@ -24,7 +24,6 @@ import (
 
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/render"
-	"github.com/clustervision/luna-go/internal/store"
 	"github.com/clustervision/luna-go/internal/tracker"
 )
 
@@ -45,7 +44,7 @@ type Server struct {
 	async   bool // Start ran: the cache is polled and statuses are flushed in the background
 
 	mu        sync.Mutex
-	cluster   *store.Cluster
+	cluster   *luna.Cluster
 	clusterAt time.Time
 	renderer  *render.Renderer
 }
@@ -62,7 +61,7 @@ func (s *Server) now() time.Time {
 const clusterTTL = 2 * time.Second
 
 // settings returns the cluster document, cached for clusterTTL.
-func (s *Server) settings(ctx context.Context) (*store.Cluster, *render.Renderer, error) {
+func (s *Server) settings(ctx context.Context) (*luna.Cluster, *render.Renderer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cluster != nil && s.now().Sub(s.clusterAt) < clusterTTL {
@@ -161,7 +160,7 @@ func (s *Server) syncCache(ctx context.Context) {
 
 // record stores a node's status (and the boot token handed to addr),
 // batched when running.
-func (s *Server) record(ctx context.Context, id store.ID, node, step, token, addr string) {
+func (s *Server) record(ctx context.Context, id luna.ID, node, step, token, addr string) {
 	s.writer.record(id, node, step, token, addr)
 	if !s.async {
 		s.writer.flush(ctx)
@@ -388,7 +387,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 // identity is a node's boot identity: its addresses and the token of its
 // current boot (the one this process handed out last, or else the stored
 // one, handed out before a restart or by another lweb).
-func (s *Server) identity(ctx context.Context, id store.ID, name string) (*luna.BootIdentity, error) {
+func (s *Server) identity(ctx context.Context, id luna.ID, name string) (*luna.BootIdentity, error) {
 	ips, err := s.cache.nodeIPs(ctx, name)
 	if err != nil {
 		return nil, err
@@ -406,15 +405,15 @@ func (s *Server) identity(ctx context.Context, id store.ID, name string) (*luna.
 // script, report its status): it comes from the node or carries the token
 // of its current boot (luna.BootIdentity.MayAct), or the cluster runs open
 // (insecure_install). It returns the node's id and identity.
-func (s *Server) authorized(r *http.Request, c *store.Cluster, name string) (store.ID, *luna.BootIdentity, bool, error) {
+func (s *Server) authorized(r *http.Request, c *luna.Cluster, name string) (luna.ID, *luna.BootIdentity, bool, error) {
 	ctx := r.Context()
 	nd, err := s.cache.node(ctx, name)
 	if err != nil {
-		return store.ID{}, nil, false, err
+		return luna.ID{}, nil, false, err
 	}
 	id, err := s.identity(ctx, nd.ID, name)
 	if err != nil {
-		return store.ID{}, nil, false, err
+		return luna.ID{}, nil, false, err
 	}
 	return nd.ID, id, c.InsecureInstall || id.MayAct(s.clientIP(r), arg(r, "token")), nil
 }

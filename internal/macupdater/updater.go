@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 // Defaults of an Updater.
@@ -58,7 +57,7 @@ type Updater struct {
 	passive  atomic.Bool
 
 	mu      sync.Mutex
-	problem map[store.ID]string // the last problem logged per switch
+	problem map[luna.ID]string // the last problem logged per switch
 }
 
 // Stats are the updater's counters since it was created, for metrics.
@@ -219,7 +218,7 @@ func (u *Updater) report(t luna.SwitchTarget, skipped int, err error) {
 	}
 	u.mu.Lock()
 	if u.problem == nil {
-		u.problem = map[store.ID]string{}
+		u.problem = map[luna.ID]string{}
 	}
 	prev, had := u.problem[t.ID]
 	if key == "" {
@@ -242,7 +241,7 @@ func (u *Updater) report(t luna.SwitchTarget, skipped int, err error) {
 
 // forgetOthers drops the remembered problems of deleted switches.
 func (u *Updater) forgetOthers(targets []luna.SwitchTarget) {
-	keep := make(map[store.ID]bool, len(targets))
+	keep := make(map[luna.ID]bool, len(targets))
 	for _, t := range targets {
 		keep[t.ID] = true
 	}
@@ -329,7 +328,7 @@ func (u *Updater) readSwitch(ctx context.Context, t luna.SwitchTarget, now time.
 		if idx, ok := ifIndex[e.port]; ok && names[idx] != "" {
 			portName = names[idx]
 		}
-		created, err := u.Svc.UpsertLearnedMAC(ctx, store.LearnedMAC{
+		created, err := u.Svc.UpsertLearnedMAC(ctx, luna.LearnedMAC{
 			Switch: t.ID, MAC: e.mac, Port: port, PortName: portName, Updated: now,
 		})
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/luna"
 )
 
 // swarmCopies are the tracker's copies of the peers of each torrent, used
@@ -32,11 +32,11 @@ type swarmCopy struct {
 	err   error         // of the first read; the copy is then dropped
 
 	mu    sync.Mutex
-	peers map[peerKey]*store.TrackerPeer // never changed in place: replaced
+	peers map[peerKey]*luna.TrackerPeer // never changed in place: replaced
 	// pending are the peers announced since the last flush; the value is
 	// the _id of the peer's stored document when that is not PeerDocID
 	// (written by Luna 1.2), to be deleted with it.
-	pending  map[peerKey]store.ID
+	pending  map[peerKey]luna.ID
 	readAt   time.Time // when the last read began (tracker clock)
 	reading  bool      // a read is under way in the background
 	lastUsed time.Time
@@ -44,17 +44,17 @@ type swarmCopy struct {
 
 // change is one announce: an upsert, or a deletion ("stopped").
 type change struct {
-	peer    store.TrackerPeer
+	peer    luna.TrackerPeer
 	deleted bool
 }
 
 // apply records c in the copy as the store will hold it once flushed.
 func (sc *swarmCopy) apply(infoHash string, c change) {
 	k := peerKey{c.peer.IP, c.peer.Port}
-	id := store.PeerDocID(infoHash, k.ip, k.port)
+	id := luna.PeerDocID(infoHash, k.ip, k.port)
 	old, had := sc.peers[k]
 	if legacy, ok := sc.pending[k]; !ok || legacy.IsZero() {
-		legacy = store.ID{}
+		legacy = luna.ID{}
 		if had && old.ID != id && !old.ID.IsZero() {
 			legacy = old.ID
 		}
@@ -78,8 +78,8 @@ func (sc *swarmCopy) apply(infoHash string, c change) {
 	sc.peers[k] = &p
 }
 
-func index(peers []store.TrackerPeer) map[peerKey]*store.TrackerPeer {
-	m := make(map[peerKey]*store.TrackerPeer, len(peers))
+func index(peers []luna.TrackerPeer) map[peerKey]*luna.TrackerPeer {
+	m := make(map[peerKey]*luna.TrackerPeer, len(peers))
 	for i := range peers {
 		p := &peers[i]
 		k := peerKey{p.IP, p.Port}
@@ -96,14 +96,14 @@ func index(peers []store.TrackerPeer) map[peerKey]*store.TrackerPeer {
 // to visit. The copy is read from the store when first needed, and again
 // in the background once it is SwarmTTL old; announces are answered from
 // the old copy meanwhile. c reaches the store at the next Flush.
-func (t *Tracker) swarmFromCopy(ctx context.Context, infoHash string, c change, now time.Time, interval time.Duration, visit func(*store.TrackerPeer)) error {
+func (t *Tracker) swarmFromCopy(ctx context.Context, infoHash string, c change, now time.Time, interval time.Duration, visit func(*luna.TrackerPeer)) error {
 	t.copies.mu.Lock()
 	if t.copies.m == nil {
 		t.copies.m = map[string]*swarmCopy{}
 	}
 	sc, ok := t.copies.m[infoHash]
 	if !ok {
-		sc = &swarmCopy{ready: make(chan struct{}), readAt: now, pending: map[peerKey]store.ID{}}
+		sc = &swarmCopy{ready: make(chan struct{}), readAt: now, pending: map[peerKey]luna.ID{}}
 		t.copies.m[infoHash] = sc
 	}
 	t.dropUnused(now)
@@ -217,11 +217,11 @@ func (t *Tracker) Flush(ctx context.Context) {
 			continue
 		}
 		pending := sc.pending
-		sc.pending = map[peerKey]store.ID{}
-		ids := make([]store.ID, 0, len(pending))
-		docs := make([]store.TrackerPeer, 0, len(pending))
+		sc.pending = map[peerKey]luna.ID{}
+		ids := make([]luna.ID, 0, len(pending))
+		docs := make([]luna.TrackerPeer, 0, len(pending))
 		for k, legacy := range pending {
-			id := store.PeerDocID(h, k.ip, k.port)
+			id := luna.PeerDocID(h, k.ip, k.port)
 			ids = append(ids, id)
 			if !legacy.IsZero() {
 				ids = append(ids, legacy)
@@ -273,14 +273,14 @@ func newEligibility(now time.Time, interval time.Duration) eligibility {
 	return eligibility{fresh: now.Add(-2 * interval), serverFresh: now.Add(-3 * interval)}
 }
 
-func (e eligibility) eligible(p *store.TrackerPeer) bool {
+func (e eligibility) eligible(p *luna.TrackerPeer) bool {
 	if p.Status == "stopped" {
 		return false
 	}
 	if !p.Updated.Before(e.fresh) {
 		return true
 	}
-	return p.PeerID == store.ServerPeerIDHex && p.Port != 0 && !p.Updated.Before(e.serverFresh)
+	return p.PeerID == luna.ServerPeerIDHex && p.Port != 0 && !p.Updated.Before(e.serverFresh)
 }
 
 // sampler counts the swarm and keeps a uniform random sample of up to want
@@ -289,11 +289,11 @@ type sampler struct {
 	want                 int
 	seen                 int
 	complete, incomplete int
-	picked               []store.TrackerPeer
+	picked               []luna.TrackerPeer
 }
 
 // add counts p and offers it for the answer unless it is the requester.
-func (s *sampler) add(p *store.TrackerPeer, requester bool) {
+func (s *sampler) add(p *luna.TrackerPeer, requester bool) {
 	if p.Left == 0 {
 		s.complete++
 	} else {
@@ -313,7 +313,7 @@ func (s *sampler) add(p *store.TrackerPeer, requester bool) {
 }
 
 // peers is the sample in random order.
-func (s *sampler) peers() []store.TrackerPeer {
+func (s *sampler) peers() []luna.TrackerPeer {
 	rand.Shuffle(len(s.picked), func(i, j int) { s.picked[i], s.picked[j] = s.picked[j], s.picked[i] })
 	return s.picked
 }

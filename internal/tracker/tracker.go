@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/luna"
 )
 
 // ServerPeerID is the peer id of ltorrent, the master's seeder. Its peers
@@ -101,7 +101,7 @@ func (s Settings) PeerCount(numWant int) (int, error) {
 // another machine's address (1.2 believed it from anyone). A value that is
 // not a literal address, 0.0.0.0 or :: is always ignored.
 type Tracker struct {
-	Store *store.Store
+	Store PeerStore
 	// Settings returns the current tracker options (read on every
 	// request, so that changes apply without a restart); nil means
 	// DefaultSettings.
@@ -197,7 +197,7 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := t.now()
-	c := change{peer: store.TrackerPeer{
+	c := change{peer: luna.TrackerPeer{
 		InfoHash: a.InfoHash, IP: a.IP, Port: a.Port, PeerID: a.PeerID, Updated: now,
 		Uploaded: a.Uploaded, Downloaded: a.Downloaded, Left: a.Left, Status: a.Event,
 	}}
@@ -219,7 +219,7 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 
 	interval := time.Duration(set.Interval) * time.Second
 	s := sampler{want: want}
-	offer := func(p *store.TrackerPeer) { s.add(p, p.IP == a.IP && p.Port == a.Port) }
+	offer := func(p *luna.TrackerPeer) { s.add(p, p.IP == a.IP && p.Port == a.Port) }
 	if t.SwarmTTL > 0 {
 		err = t.swarmFromCopy(ctx, a.InfoHash, c, now, interval, offer)
 	} else {
@@ -256,7 +256,7 @@ func (t *Tracker) ServeAnnounce(w http.ResponseWriter, r *http.Request) {
 
 // swarmFromStore gives each peer of infoHash that an answer may list to
 // visit, read from the store: the fresh peers and the server's seeders.
-func (t *Tracker) swarmFromStore(ctx context.Context, infoHash string, now time.Time, interval time.Duration, visit func(*store.TrackerPeer)) error {
+func (t *Tracker) swarmFromStore(ctx context.Context, infoHash string, now time.Time, interval time.Duration, visit func(*luna.TrackerPeer)) error {
 	fresh, err := t.Store.PeersOf(ctx, infoHash, now.Add(-2*interval))
 	if err != nil {
 		return err
@@ -434,7 +434,7 @@ func fromThisHost(r *http.Request, client string) bool {
 
 // dedup keeps one document per ip:port (the newest) and drops peers whose
 // last event was "stopped" (written by 1.2, which kept them).
-func dedup(peers []store.TrackerPeer) []store.TrackerPeer {
+func dedup(peers []luna.TrackerPeer) []luna.TrackerPeer {
 	type key struct {
 		ip   string
 		port int
@@ -461,7 +461,7 @@ func dedup(peers []store.TrackerPeer) []store.TrackerPeer {
 // compactPeers packs peers as BEP 23 (IPv4: 4 address + 2 port bytes) and
 // BEP 7 (IPv6: 16 + 2) strings. Addresses that do not parse (not written by
 // this tracker) are skipped.
-func compactPeers(peers []store.TrackerPeer) (v4, v6 []byte) {
+func compactPeers(peers []luna.TrackerPeer) (v4, v6 []byte) {
 	v4, v6 = []byte{}, []byte{}
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.IP)
@@ -482,7 +482,7 @@ func compactPeers(peers []store.TrackerPeer) (v4, v6 []byte) {
 
 // peerDicts is the BEP 3 list of {"peer id", "ip", "port"} dictionaries;
 // "peer id" (the raw 20 bytes) is left out when not wanted or not known.
-func peerDicts(peers []store.TrackerPeer, withID bool) []any {
+func peerDicts(peers []luna.TrackerPeer, withID bool) []any {
 	out := make([]any, 0, len(peers))
 	for _, p := range peers {
 		d := map[string]any{"ip": p.IP, "port": p.Port}
@@ -494,4 +494,16 @@ func peerDicts(peers []store.TrackerPeer, withID bool) []any {
 		out = append(out, d)
 	}
 	return out
+}
+
+// PeerStore is where the tracker keeps its peers: a *luna.Service (lweb),
+// or in tests and benches the store itself.
+type PeerStore interface {
+	UpsertPeer(ctx context.Context, p luna.TrackerPeer) error
+	ReplacePeers(ctx context.Context, ids []luna.ID, docs []luna.TrackerPeer) error
+	PeersOf(ctx context.Context, infoHash string, since time.Time) ([]luna.TrackerPeer, error)
+	ServerPeers(ctx context.Context, infoHash string, since time.Time) ([]luna.TrackerPeer, error)
+	DeletePeer(ctx context.Context, infoHash, ip string, port int) error
+	ExpirePeers(ctx context.Context, before time.Time) (int64, error)
+	ScrapeCounts(ctx context.Context, infoHashes []string, since time.Time) (map[string]luna.ScrapeCount, error)
 }
