@@ -217,8 +217,12 @@ func (s *Service) newRange(ctx context.Context, n *store.Network, o NetworkChang
 		prefix = *o.Prefix
 	}
 	if o.Network != nil {
-		if _, err := ipam.ParseAddr(*o.Network); err != nil {
+		a, err := ipam.ParseAddr(*o.Network)
+		if err != nil {
 			return sub, notIP("network", *o.Network)
+		}
+		if a.Is4() != sub.Base().Is4() {
+			return sub, BadAddress("network", *o.Network, fmt.Sprintf("not of the family of %s (IPv4 and IPv6 networks stay what they are)", n.Name))
 		}
 		if sub, err = sub.WithBase(*o.Network); err != nil {
 			return sub, invalid(err)
