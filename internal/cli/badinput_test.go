@@ -132,16 +132,16 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// Invalid prefixes.
-	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "0")
-	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "31")
-	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "33")
-	add(255, "Prefix should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "--prefix=-1")
-	add(255, "Prefix should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "127")
-	add(255, "Prefix should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "0")
+	add(255, "Invalid prefix '0' for --prefix: should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "0")
+	add(255, "Invalid prefix '31' for --prefix: should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "31")
+	add(255, "Invalid prefix '33' for --prefix: should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "33")
+	add(255, "Invalid prefix '-1' for --prefix: should be in the range [1..30]", "network", "add", "-n", "n1", "-N", "10.50.0.0", "--prefix=-1")
+	add(255, "Invalid prefix '127' for --prefix: should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "127")
+	add(255, "Invalid prefix '0' for --prefix: should be in the range [1..126]", "network", "add", "-n", "n6", "-N", "fd00::", "-P", "0")
 	add(2, "invalid argument", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "x")
 	add(2, "invalid argument", "network", "change", "cluster", "-P", "16.5")
-	add(255, "Prefix should be in the range [1..30]", "network", "change", "cluster", "--prefix", "31")
-	add(255, "Prefix should be in the range [1..30]", "network", "change", "cluster", "--prefix=0")
+	add(255, "Invalid prefix '31' for --prefix: should be in the range [1..30]", "network", "change", "cluster", "--prefix", "31")
+	add(255, "Invalid prefix '0' for --prefix: should be in the range [1..30]", "network", "change", "cluster", "--prefix=0")
 
 	// Bad names on every add and every rename.
 	long := strings.Repeat("a", 70)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/clustervision/luna-go/internal/ipam"
@@ -38,7 +39,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	}
 	sub, err := ipam.NewNetwork(o.Network, o.Prefix)
 	if err != nil {
-		return invalid(err)
+		return badPrefix(o.Prefix, err)
 	}
 	if err := s.checkOverlap(ctx, sub, nil, o.Network, o.Prefix); err != nil {
 		return err
@@ -212,7 +213,7 @@ func (s *Service) newRange(ctx context.Context, n *store.Network, o NetworkChang
 	prefix := sub.Prefix()
 	if o.Prefix != nil {
 		if sub, err = sub.WithPrefix(*o.Prefix); err != nil {
-			return sub, invalid(err)
+			return sub, badPrefix(*o.Prefix, err)
 		}
 		prefix = *o.Prefix
 	}
@@ -570,4 +571,11 @@ func (s *Service) nodeSuffixes(ctx context.Context, n *store.Network, nodeIDs []
 		}
 	}
 	return suffix, names, nil
+}
+
+// badPrefix is the address error of a prefix ipam refused ("Prefix should
+// be in the range [1..30]"): "Invalid prefix '31' for --prefix: should be
+// in the range [1..30]".
+func badPrefix(prefix int, err error) error {
+	return BadAddress("prefix", strconv.Itoa(prefix), strings.Replace(err.Error(), "Prefix should", "should", 1))
 }
