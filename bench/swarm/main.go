@@ -74,13 +74,17 @@ func run() error {
 		sizeMiB  = flag.Int("size", 24, "image size in MiB")
 		pieceKiB = flag.Int("piece", 256, "piece length in KiB")
 		rate     = flag.Int("rate", 20, "link rate of every host in Mbit/s")
-		clients  = flag.String("clients", "ltorrent-client,aria2c", "node clients to compare, in this order")
+		clients  = flag.String("clients", "ltorrent-client,aria2c,http", "node clients to compare, in this order (http: curl from a file server on the seeder host)")
 		seeder   = flag.String("seeder", "aria2c", "seeder program: aria2c or ltorrent-client")
 		bin      = flag.String("bin", "bin/ltorrent-client", "the ltorrent-client binary")
 		rss1g    = flag.Bool("rss1g", false, "measure peak RSS downloading a 1 GiB image instead")
 		verbose  = flag.Bool("v", false, "print the first node's output after each run")
+		serve    = flag.String("serve", "", "internal: serve this directory over HTTP on :8080 (the http flow's server)")
 	)
 	flag.Parse()
+	if *serve != "" {
+		return http.ListenAndServe(":8080", http.FileServer(http.Dir(*serve)))
+	}
 	ctx := context.Background()
 	b := &bench{seeder: *seeder, pieceLen: *pieceKiB << 10, rate: *rate, verbose: *verbose}
 	var err error
@@ -134,7 +138,7 @@ func run() error {
 	if *rss1g {
 		maxN = 1
 	}
-	if b.lab, err = netlab.New(ctx, "bswarm", netip.MustParsePrefix("198.51.100.0/24")); err != nil {
+	if b.lab, err = netlab.New(ctx, "sw", netip.MustParsePrefix("203.0.113.0/24")); err != nil {
 		return err
 	}
 	defer b.lab.Close()
@@ -170,18 +174,25 @@ func run() error {
 	}
 	data := make([]byte, *sizeMiB<<20)
 	fill(data)
-	floor := time.Duration(float64(len(data)) * 8 / float64(*rate*1e6) * float64(time.Second))
-	fmt.Printf("swarm: image %d MiB, pieces %d KiB, links %d Mbit/s, floor F = %.2f s, seeder %s, %s\n",
-		*sizeMiB, *pieceKiB, *rate, floor.Seconds(), b.seeder, time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("| client | N | T (s) | T/F | CPU s per node (median, max) | peak RSS per node (median, max) |\n|---|---|---|---|---|---|\n")
+	S := float64(len(data)) * 8
+	B, bn := float64(*rate)*1e6, float64(*rate)*1e6 // server link, node link (bit/s)
+	fmt.Printf("swarm: image %d MiB, pieces %d KiB, links %d Mbit/s, seeder %s, %s\n",
+		*sizeMiB, *pieceKiB, *rate, b.seeder, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("| client | N | T (s) | floor F (s) | T/F | server upload per image | CPU s per node (median, max) | peak RSS per node (median, max) | load |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range counts {
+		N := float64(n)
 		for _, client := range strings.Split(*clients, ",") {
-			r, err := b.runSwarm(ctx, client, n, data, 20*floor+60*time.Second)
+			// Kumar-Ross: P2P floor max(S/B, S/b, N*S/(B+N*b)); client-server max(N*S/B, S/b).
+			f := max(S/B, S/bn, N*S/(B+N*bn))
+			if client == "http" {
+				f = max(N*S/B, S/bn)
+			}
+			r, err := b.runSwarm(ctx, client, n, data, time.Duration(20*f*float64(time.Second))+60*time.Second)
 			if err != nil {
 				return fmt.Errorf("%s, N=%d: %w", client, n, err)
 			}
-			fmt.Printf("| %s | %d | %.1f | %.2f | %.2f, %.2f | %.0f MB, %.0f MB |\n", client, n, r.T.Seconds(), r.T.Seconds()/floor.Seconds(),
-				median(r.cpu), slices.Max(r.cpu), median(r.rss)/1e6, slices.Max(r.rss)/1e6)
+			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f, %.2f | %.0f MB, %.0f MB | %s |\n", client, n, r.T.Seconds(), f, r.T.Seconds()/f,
+				float64(r.upload)/float64(len(data))/N, median(r.cpu), slices.Max(r.cpu), median(r.rss)/1e6, slices.Max(r.rss)/1e6, loadavg())
 		}
 	}
 	return nil
@@ -198,8 +209,28 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// txBytes is what host h has sent on its link.
+func (b *bench) txBytes(ctx context.Context, h int) int64 {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", b.lab.Hosts[h].NS, "cat", "/sys/class/net/eth0/statistics/tx_bytes").Output()
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	return v
+}
+
 type result struct {
 	T        time.Duration
+	upload   int64 // bytes the seeder host sent
 	cpu, rss []float64
 }
 
@@ -248,6 +279,15 @@ func (b *bench) start(ctx context.Context, client string, h int, work, torrent s
 			every = "1"
 		}
 		nd.cmd = host.Command(ctx, b.bin, "-t", torrent, "-f", filepath.Join(work, "client.pid"), "-d", every, "-s", "300")
+	case "http-server":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		nd.cmd = host.Command(ctx, self, "-serve", work)
+	case "http":
+		url := fmt.Sprintf("http://%s:8080/image.tgz", b.lab.Hosts[0].IP)
+		nd.cmd = host.Command(ctx, "sh", "-c", `curl -sSf -o "$0/image.tgz" "$1" && touch "$0/image.tgz.done"`, work, url)
 	case "aria2c":
 		hook := filepath.Join(b.dir, "done-hook")
 		if err := os.WriteFile(hook, []byte("#!/bin/sh\ntouch \"$3.done\"\n"), 0o755); err != nil {
@@ -347,7 +387,11 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 	if err := b.writeTorrent(torrent, tag, int64(len(data)), b.pieceHashes(data)); err != nil {
 		return nil, err
 	}
-	seeder, err := b.start(ctx, b.seeder, 0, seedDir, torrent, true)
+	seederProg := b.seeder
+	if client == "http" {
+		seederProg = "http-server"
+	}
+	seeder, err := b.start(ctx, seederProg, 0, seedDir, torrent, true)
 	if err != nil {
 		return nil, err
 	}
@@ -359,6 +403,7 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 			nd.stop()
 		}
 	}()
+	tx0 := b.txBytes(ctx, 0)
 	t0 := time.Now()
 	for i := 1; i <= n; i++ {
 		work := filepath.Join(runDir, fmt.Sprintf("node%d", i))
@@ -402,7 +447,7 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r := &result{T: last.Sub(t0)}
+	r := &result{T: last.Sub(t0), upload: b.txBytes(ctx, 0) - tx0}
 	for _, nd := range nodes {
 		r.rss = append(r.rss, nd.peakRSS())
 	}
