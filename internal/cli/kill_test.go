@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,7 +92,9 @@ func nodeChangeArgs() ([][]string, map[int][2]string) {
 			argv[i] = append(base, "--setupbmc", "n")
 		case 3:
 			argv[i] = append(base, "--port", "17")
-		case 4, 5, 6:
+		case 6:
+			argv[i] = append(base, "--mac", nodeChangeMAC(i))
+		case 4, 5:
 			ipOf[i] = [2]string{"BOOTIF", fmt.Sprintf("10.30.5.%d", i+1)}
 		default:
 			ipOf[i] = [2]string{"BMC", fmt.Sprintf("10.31.5.%d", i+1)}
@@ -184,6 +188,33 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 			}
 		}
 	}
+	// The node has exactly one MAC: that of a --mac change that succeeded or
+	// was killed (its change may have completed), never none or two.
+	macs, err := st.MACsOf(ctx, []store.ID{nd.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	macOK := map[string]bool{}
+	macSucceeded := false
+	for i := range argv {
+		if i%10 == 6 && (ok[i] || res[i].Signaled) {
+			macOK[nodeChangeMAC(i)] = true
+			macSucceeded = macSucceeded || ok[i]
+		}
+	}
+	switch {
+	case len(macs) == 0 && !macSucceeded:
+		// no --mac change finished
+	case len(macs) != 1:
+		t.Errorf("node001 has %d MACs %v after the --mac changes, want one", len(macs), macs)
+	case !macOK[macs[0].MAC]:
+		t.Errorf("node001's MAC %s is not that of a --mac change that succeeded or was killed (%v)", macs[0].MAC, macOK)
+	}
+	if all, err := st.MACsByAddress(ctx, slices.Collect(maps.Keys(macOK))); err != nil {
+		t.Fatal(err)
+	} else if len(all) != len(macs) {
+		t.Errorf("%d MAC documents for the changed MACs, the node has %d: a claim is orphaned", len(all), len(macs))
+	}
 	// The final address of each interface is the one of a process that
 	// succeeded or was killed (its change may have completed), and if one
 	// succeeded, the address is not the one from before the changes.
@@ -216,6 +247,9 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 	t.Logf("a killed process left the node's lock behind: %v", deadHolder)
 	return deadHolder || tookOver > 0
 }
+
+// nodeChangeMAC is the MAC helper i of nodeChangeArgs sets.
+func nodeChangeMAC(i int) string { return fmt.Sprintf("02:00:00:00:05:%02x", i) }
 
 const tookOverWarning = "WARNING: 'node001' was locked by a command that stopped without finishing (killed?); its lock was taken over\n"
 

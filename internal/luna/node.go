@@ -378,10 +378,17 @@ func (s *Service) setMAC(ctx context.Context, nd *store.Node, mac string) error 
 	if err := s.st.DeleteWhere(ctx, store.MACs, "mac", []string{mac}); err != nil {
 		return err
 	}
-	if err := s.st.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID}); err != nil {
-		return err
+	// Kill-safe: a node that has a MAC gets the new one in one write of its
+	// MAC document, so a command killed at any moment leaves it with its
+	// old MAC or the new one, never none or two.
+	if len(old) == 1 {
+		err = s.st.Set(ctx, store.MACs, old[0].ID, map[string]any{"mac": mac})
+	} else {
+		if err := s.st.DeleteWhere(ctx, store.MACs, "node", []store.ID{nd.ID}); err != nil {
+			return err
+		}
+		err = s.st.Insert(ctx, store.MACs, store.MAC{ID: store.NewID(), MAC: mac, Node: nd.ID})
 	}
-	err = s.st.Insert(ctx, store.MACs, store.MAC{ID: store.NewID(), MAC: mac, Node: nd.ID})
 	if errors.Is(err, store.ErrExists) {
 		return Failf("MAC %s was bound to another node at the same time; try again", mac)
 	}
