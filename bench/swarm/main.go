@@ -79,9 +79,14 @@ func run() error {
 		bin      = flag.String("bin", "bin/ltorrent-client", "the ltorrent-client binary")
 		rss1g    = flag.Bool("rss1g", false, "measure peak RSS downloading a 1 GiB image instead")
 		verbose  = flag.Bool("v", false, "print the first node's output after each run")
+		plotFrom = flag.String("plot", "", "draw the result table in this file (run's output) to -png and exit")
+		png      = flag.String("png", "docs/swarm.png", "the PNG -plot writes")
 		serve    = flag.String("serve", "", "internal: serve this directory over HTTP on :8080 (the http flow's server)")
 	)
 	flag.Parse()
+	if *plotFrom != "" {
+		return plotTable(*plotFrom, *png, fmt.Sprintf("bench/swarm: %d MiB image, %d Mbit/s links", *sizeMiB, *rate))
+	}
 	if *serve != "" {
 		return http.ListenAndServe(":8080", http.FileServer(http.Dir(*serve)))
 	}
