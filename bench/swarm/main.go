@@ -66,6 +66,9 @@ type bench struct {
 	pieceLen int
 	rate     int
 	verbose  bool
+	fault    string
+	srv      *http.Server
+	mux      *http.ServeMux
 }
 
 func run() error {
@@ -81,6 +84,7 @@ func run() error {
 		verbose  = flag.Bool("v", false, "print the first node's output after each run")
 		plotFrom = flag.String("plot", "", "draw the result table in this file (run's output) to -png and exit")
 		png      = flag.String("png", "docs/swarm.png", "the PNG -plot writes")
+		fault    = flag.String("fault", "", "inject a fault once the seeder has sent half an image: seeder (killed, restarted 3 s later), tracker (lweb's tracker down for 3 s), node (node 1 killed)")
 		serve    = flag.String("serve", "", "internal: serve this directory over HTTP on :8080 (the http flow's server)")
 	)
 	flag.Parse()
@@ -91,7 +95,12 @@ func run() error {
 		return http.ListenAndServe(":8080", http.FileServer(http.Dir(*serve)))
 	}
 	ctx := context.Background()
-	b := &bench{seeder: *seeder, pieceLen: *pieceKiB << 10, rate: *rate, verbose: *verbose}
+	b := &bench{seeder: *seeder, pieceLen: *pieceKiB << 10, rate: *rate, verbose: *verbose, fault: *fault}
+	switch *fault {
+	case "", "seeder", "tracker", "node":
+	default:
+		return fmt.Errorf("-fault: %q is not seeder, tracker or node", *fault)
+	}
 	var err error
 	if b.bin, err = filepath.Abs(*bin); err != nil {
 		return err
@@ -169,9 +178,10 @@ func run() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/announce", tr.ServeAnnounce)
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	defer srv.Close()
+	b.mux = mux
+	b.srv = &http.Server{Handler: mux}
+	go b.srv.Serve(l)
+	defer func() { b.srv.Close() }()
 	b.announce = fmt.Sprintf("http://%s:7050/announce", b.lab.HubIP)
 
 	if *rss1g {
@@ -421,8 +431,38 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		}
 		nodes = append(nodes, nd)
 	}
+	var killed *node
+	faulted := b.fault == ""
 	var last time.Time
 	for {
+		if !faulted && b.txBytes(ctx, 0)-tx0 >= int64(len(data)/2) {
+			faulted = true
+			fmt.Printf("fault %s at %.1f s\n", b.fault, time.Since(t0).Seconds())
+			switch b.fault {
+			case "seeder":
+				_ = seeder.cmd.Process.Kill()
+				<-seeder.done
+				time.Sleep(3 * time.Second)
+				if seeder, err = b.start(ctx, seederProg, 0, seedDir, torrent, true); err != nil {
+					return nil, err
+				}
+				defer seeder.stop()
+			case "tracker":
+				b.srv.Close()
+				time.Sleep(3 * time.Second)
+				l, err := b.lab.Listen(7050)
+				if err != nil {
+					return nil, err
+				}
+				b.srv = &http.Server{Handler: b.mux}
+				go b.srv.Serve(l)
+			case "node":
+				killed = nodes[0]
+				_ = killed.cmd.Process.Kill()
+				<-killed.done
+				nodes = nodes[1:]
+			}
+		}
 		last = time.Time{}
 		all := true
 		for _, nd := range nodes {
@@ -470,6 +510,14 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		got, err := os.ReadFile(filepath.Join(nd.work, "image.tgz"))
 		if err != nil || sha1.Sum(got) != want {
 			return nil, fmt.Errorf("node %d: the image differs (%v)", i+1, err)
+		}
+	}
+	if killed != nil {
+		if !killed.finished().IsZero() {
+			return nil, fmt.Errorf("node 1 reported the image although it was killed")
+		}
+		if got, err := os.ReadFile(filepath.Join(killed.work, "image.tgz")); err == nil && sha1.Sum(got) == want {
+			fmt.Println("fault node: node 1 had the whole image before it was killed")
 		}
 	}
 	nodes = nil
