@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,9 @@ type lwebProcess struct {
 
 func (f *fixture) startLweb(args ...string) *lwebProcess {
 	f.t.Helper()
+	if !slices.Contains(args, "--tftp") {
+		args = append(args, "--tftp", "off") // not port 69: tests run side by side
+	}
 	cmd := exec.Command(buildLweb(f.t), args...)
 	for k, v := range f.env {
 		cmd.Env = append(cmd.Env, k+"="+v)

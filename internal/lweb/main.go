@@ -25,6 +25,10 @@ type Options struct {
 	TrustProxy  bool
 	Verbose     bool
 	MenuTimeout time.Duration
+	// TFTP is the UDP address of the built-in TFTP server ("" or "off":
+	// none); TFTPRoot is the directory it serves the iPXE binaries from.
+	TFTP     string
+	TFTPRoot string
 }
 
 // Config is what Run needs.
@@ -38,6 +42,9 @@ type Config struct {
 	// Ready, when set, is called with the bound address once lweb listens
 	// and has loaded its first snapshot (just before systemd hears READY=1).
 	Ready func(addr string)
+	// TFTPReady, when set, is called with the TFTP server's bound address
+	// ("" when it is off) just before Ready.
+	TFTPReady func(addr string)
 	// Now is lweb's clock (nil: time.Now); tests move it instead of sleeping.
 	Now func() time.Time
 }
@@ -72,6 +79,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	f.StringVar(&o.Listen, "listen", "", "address to listen on (default :<cluster frontend_port>)")
 	f.BoolVar(&o.TrustProxy, "trust-proxy", false, "take client addresses from X-Real-IP (when behind nginx)")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "log debug messages")
+	f.StringVar(&o.TFTP, "tftp", ":69", `UDP address of the built-in TFTP server ("off": none)`)
+	f.StringVar(&o.TFTPRoot, "tftp-root", "/tftpboot", "directory the TFTP server serves the iPXE binaries from")
 	f.DurationVar(&o.MenuTimeout, "menu-timeout", 10*time.Second, "time the iPXE menu waits before asking the server")
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "lweb: %v\n", err)
@@ -128,12 +137,26 @@ func Run(ctx context.Context, cfg Config) error {
 	defer ln.Close()
 
 	srv := &Server{Svc: svc, Log: log, TrustProxy: cfg.TrustProxy, MenuTimeout: cfg.MenuTimeout, Now: cfg.Now}
+	var tftpWorker func(context.Context) error
+	tftpAddr := ""
+	if cfg.TFTP != "" && cfg.TFTP != "off" {
+		ts, conn, err := listenTFTP(cfg.TFTP, cfg.TFTPRoot, srv)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		tftpAddr = conn.LocalAddr().String()
+		tftpWorker = func(ctx context.Context) error { return ts.run(ctx, conn) }
+	}
 	upd := &macupdater.Updater{Svc: svc, Log: log.With("component", "macupdater")}
 	srv.exportUpdater(upd)
 	workers := srv.Start(ctx)
 	workers = append(workers,
 		func(ctx context.Context) error { upd.Run(ctx); return nil },
 		func(ctx context.Context) error { srv.reloadOn(ctx, cfg.Reload); return nil })
+	if tftpWorker != nil {
+		workers = append(workers, tftpWorker)
+	}
 	d := &daemon.Daemon{
 		Log: log,
 		Servers: []daemon.Server{{Listener: ln, HTTP: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
@@ -142,6 +165,12 @@ func Run(ctx context.Context, cfg Config) error {
 		Flush:   srv.flushers(),
 		Ready: func() {
 			log.Info("lweb listening", "address", ln.Addr().String(), "proto", proto)
+			if tftpAddr != "" {
+				log.Info("tftp listening", "address", tftpAddr, "root", cfg.TFTPRoot)
+			}
+			if cfg.TFTPReady != nil {
+				cfg.TFTPReady(tftpAddr)
+			}
 			if cfg.Ready != nil {
 				cfg.Ready(ln.Addr().String())
 			}
