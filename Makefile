@@ -9,7 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/clustervision/luna-go/internal/version.Version=$(VERSION) -X github.com/clustervision/luna-go/internal/version.Commit=$(COMMIT)
 
-.PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd
+.PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd install
 
 all: build
 
@@ -79,6 +79,25 @@ bench-lweb: build
 LPOWERBENCHFLAGS ?= -n 1000 -sample 50
 bench-lpower: build
 	$(GO) run ./bench/lpower $(LPOWERBENCHFLAGS)
+
+# The server install: binaries into $(SBINDIR), the systemd units (their
+# ExecStart rewritten to $(SBINDIR)), and a sample $(SYSCONFDIR)/luna.conf
+# (mode 0600, never overwritten). Staged installs: make install DESTDIR=/tmp/x.
+# The dracut module and ltorrent-client go into images: make install-initrd.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SERVERBINS := luna lunadb lweb lpower ltorrent
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(addprefix bin/,$(SERVERBINS)) $(DESTDIR)$(SBINDIR)/
+	for u in contrib/systemd/*.service; do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	test -e $(DESTDIR)$(SYSCONFDIR)/luna.conf || \
+		install -m 0600 contrib/luna.conf $(DESTDIR)$(SYSCONFDIR)/luna.conf
 
 # The dracut module 95luna and ltorrent-client into an image tree, where
 # `luna osimage pack --boot` runs dracut --add luna (docs/initrd.md):

@@ -1,0 +1,69 @@
+// Package systemd_test checks `make install`: what it puts where, that the
+// sample /etc/luna.conf is 0600 and never overwritten, and that
+// systemd-analyze verify accepts the installed units.
+package systemd_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestMakeInstall(t *testing.T) {
+	for _, tool := range []string{"make", "systemd-analyze"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed: apt-get install make systemd", tool)
+		}
+	}
+	// PREFIX, not DESTDIR: systemd-analyze verify checks that ExecStart's
+	// binary exists at the path the unit names.
+	prefix := t.TempDir()
+	etc := filepath.Join(prefix, "etc")
+	args := []string{"install", "PREFIX=" + prefix, "SYSCONFDIR=" + etc}
+	run(t, "make", args...)
+
+	for _, b := range []string{"luna", "lunadb", "lweb", "lpower", "ltorrent"} {
+		fi, err := os.Stat(filepath.Join(prefix, "sbin", b))
+		if err != nil || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("sbin/%s: %v %v", b, fi, err)
+		}
+	}
+	conf := filepath.Join(etc, "luna.conf")
+	fi, err := os.Stat(conf)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("luna.conf: %v %v", fi, err)
+	}
+	units, _ := filepath.Glob(filepath.Join(prefix, "lib/systemd/system/*.service"))
+	if len(units) != 3 {
+		t.Fatalf("units installed: %v", units)
+	}
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		if !strings.Contains(string(b), "ExecStart="+filepath.Join(prefix, "sbin")+"/") {
+			t.Fatalf("%s: ExecStart not rewritten to %s/sbin:\n%s", u, prefix, b)
+		}
+	}
+	run(t, "systemd-analyze", append([]string{"verify"}, units...)...)
+
+	// A second install keeps an edited luna.conf.
+	if err := os.WriteFile(conf, []byte("# edited\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "make", args...)
+	if b, _ := os.ReadFile(conf); string(b) != "# edited\n" {
+		t.Fatalf("make install overwrote luna.conf: %q", b)
+	}
+}
