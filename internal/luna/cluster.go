@@ -76,7 +76,7 @@ func (s *Service) InitCluster(ctx context.Context, o ClusterInit) error {
 		return Errorf("Wrong path '%s' specified.", o.Path)
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && (int(sys.Uid) != uid || int(sys.Gid) != gid) {
-		return Errorf("Path is not owned by '%s:%s'", o.User, group)
+		return Errorf("Path '%s' is not owned by '%s:%s'", path, o.User, group)
 	}
 	logDir := s.Getenv("LUNA_LOGDIR")
 	if logDir == "" {
