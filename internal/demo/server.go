@@ -261,6 +261,7 @@ func (r *run) configure(ctx context.Context) error {
 		return err
 	}
 	r.say("")
+	r.say("demo: the cluster's frontend is %s:%d, the demo bridge in its own namespace (not this host's address), so boot scripts, install scripts and curl all use it; --user root because the demo runs as root with no luna user", serverIP, lwebPort)
 	cmds := [][]string{
 		{"cluster", "init", "--frontend_address", serverIP, "--user", "root", "--path", opt},
 		{"cluster", "change", "--torrent_pidfile", filepath.Join(r.work, "ltorrent.pid")},
@@ -277,7 +278,7 @@ func (r *run) configure(ctx context.Context) error {
 var lwebRe = regexp.MustCompile(`msg="lweb listening" address=(\S+)`)
 
 func (r *run) startLweb(ctx context.Context) error {
-	p, err := r.startProc("lweb", "lweb.log", r.env, filepath.Join(r.bin, "lweb"))
+	p, err := r.startProc("lweb", "lweb.log", r.env, filepath.Join(r.bin, "lweb"), "--tftp", "off") // the simulated firmware boots over HTTP
 	if err != nil {
 		return err
 	}
