@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/clustervision/luna-go/internal/osimage"
+	"github.com/clustervision/luna-go/internal/pidfile"
 	"github.com/clustervision/luna-go/internal/store"
 )
 
@@ -688,20 +689,22 @@ func packLock(torrents string, img *store.OSImage) (func(), error) {
 // signalLtorrent asks ltorrent to look for new torrents (SIGHUP to the
 // pid in pidfile) and says in one line what happened. ltorrent not
 // running is no error: it reads the directory when it starts.
-func signalLtorrent(pidfile string) string {
-	if pidfile == "" {
+func signalLtorrent(path string) string {
+	if path == "" {
 		return "ltorrent has no pid file configured (torrent_pidfile); it sees the new torrent when it starts"
 	}
-	b, err := os.ReadFile(pidfile)
+	pid, err := pidfile.Read(path)
 	if err != nil {
-		return fmt.Sprintf("ltorrent is not running (no %s); it sees the new torrent when it starts", pidfile)
+		return fmt.Sprintf("ltorrent's pid file %s cannot be read (%v); ltorrent was not told about the new torrent", path, err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Sprintf("ltorrent's pid file %s holds no pid; ltorrent was not told about the new torrent", pidfile)
+	if pid == 0 {
+		return fmt.Sprintf("ltorrent is not running (no pid in %s); it sees the new torrent when it starts", path)
+	}
+	if !pidfile.Running(pid, "ltorrent") {
+		return fmt.Sprintf("ltorrent is not running (pid %d from %s is not a live ltorrent); it sees the new torrent when it starts", pid, path)
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return fmt.Sprintf("ltorrent is not running (no process %d from %s); it sees the new torrent when it starts", pid, pidfile)
+		return fmt.Sprintf("ltorrent (pid %d from %s) could not be signalled: %v", pid, path, err)
 	}
 	return fmt.Sprintf("Told ltorrent (pid %d) to read the new torrent", pid)
 }

@@ -113,14 +113,9 @@ func TestPackPublishes(t *testing.T) {
 	s, cp, img, _ := packSetup(t)
 	ctx := context.Background()
 
-	// ltorrent stand-in: a process that records the SIGHUP it gets.
-	hupFile := filepath.Join(t.TempDir(), "hup")
-	sh := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hupFile)
-	if err := sh.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
-	time.Sleep(100 * time.Millisecond) // the trap is set
+	// ltorrent stand-in: a copy of sh named ltorrent (pack's identity check
+	// reads the process's name) that records the SIGHUP it gets.
+	sh, hupFile := hupRecorder(t, "ltorrent")
 	if err := os.WriteFile(filepath.Join(cp, "ltorrent.pid"), []byte(strconv.Itoa(sh.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -783,4 +778,69 @@ func runIn(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("%s in %s: %v: %s", strings.Join(args, " "), dir, err, out)
 	}
 	return string(out)
+}
+
+// hupRecorder starts a copy of sh named name that appends "hup" to the
+// returned file on each SIGHUP.
+func hupRecorder(t *testing.T, name string) (*exec.Cmd, string) {
+	t.Helper()
+	dir := t.TempDir()
+	shPath, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(shPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hupFile := filepath.Join(dir, "hup")
+	sh := exec.Command(bin, "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hupFile)
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
+	time.Sleep(100 * time.Millisecond) // the trap is set
+	return sh, hupFile
+}
+
+// TestSignalLtorrentChecksIdentity: a pidfile naming a live process that is
+// not ltorrent (a stale pidfile whose pid was reused) gets no SIGHUP.
+func TestSignalLtorrentChecksIdentity(t *testing.T) {
+	other, hupFile := hupRecorder(t, "notltorrent")
+	pidPath := filepath.Join(t.TempDir(), "ltorrent.pid")
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := signalLtorrent(pidPath)
+	if !strings.Contains(msg, "is not a live ltorrent") {
+		t.Errorf("signalLtorrent = %q", msg)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if b, err := os.ReadFile(hupFile); err == nil {
+		t.Errorf("the process that is not ltorrent got signalled: %q", b)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the other process died: %v", err)
+	}
+	real, realHup := hupRecorder(t, "ltorrent")
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(real.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg := signalLtorrent(pidPath); !strings.Contains(msg, "Told ltorrent") {
+		t.Errorf("signalLtorrent = %q", msg)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, _ := os.ReadFile(realHup); strings.Contains(string(b), "hup") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ltorrent got no SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
