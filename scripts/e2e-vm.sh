@@ -195,7 +195,8 @@ say "packed in $(($(date +%s) - ps1)) s: $(du -h "$opt"/torrents/*.tgz | cut -f1
 # --- 5. daemons ----------------------------------------------------------------
 : >"$work/dhcpd.leases"
 bg dhcpd dhcpd -f -d -4 -cf "$work/dhcpd.conf" -lf "$work/dhcpd.leases" -pf "$work/dhcpd.pid" br0
-bg lweb "$repo/bin/lweb" --menu-timeout 1s
+mkdir -p "$work/tftpboot"
+bg lweb "$repo/bin/lweb" --menu-timeout 1s --tftp-root "$work/tftpboot"
 waitlog lweb 'msg="lweb listening"' 30
 bg ltorrent "$repo/bin/ltorrent"
 waitlog ltorrent 'msg="ltorrent listening"' 30

@@ -113,18 +113,20 @@ func TestStartupFailsFast(t *testing.T) {
 		name    string
 		cluster []string
 		listen  string
+		extra   []string
 		want    string
 	}{
-		{"busy port", nil, busy.Addr().String(), "address already in use"},
-		{"broken certificate", []string{"--frontend_https", "y", "--https_cert", brokenCert, "--https_key", goodKey}, "127.0.0.1:0", "certificate"},
-		{"missing key", []string{"--frontend_https", "y", "--https_cert", brokenCert, "--https_key", filepath.Join(f.path, "nokey.pem")}, "127.0.0.1:0", "no such file"},
+		{"busy port", nil, busy.Addr().String(), nil, "address already in use"},
+		{"broken certificate", []string{"--frontend_https", "y", "--https_cert", brokenCert, "--https_key", goodKey}, "127.0.0.1:0", nil, "certificate"},
+		{"missing key", []string{"--frontend_https", "y", "--https_cert", brokenCert, "--https_key", filepath.Join(f.path, "nokey.pem")}, "127.0.0.1:0", nil, "no such file"},
+		{"missing tftp root", nil, "127.0.0.1:0", []string{"--tftp", "127.0.0.1:0", "--tftp-root", filepath.Join(f.path, "no-tftpboot")}, "--tftp off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.cluster != nil {
 				f.luna(append([]string{"cluster", "change"}, tc.cluster...)...)
 				defer f.luna("cluster", "change", "--frontend_https", "n")
 			}
-			p := f.startLweb("--listen", tc.listen)
+			p := f.startLweb(append([]string{"--listen", tc.listen}, tc.extra...)...)
 			if !p.exited(2 * time.Second) {
 				t.Fatalf("lweb still runs after 2 s; stderr so far:\n%s", p.stderr)
 			}

@@ -34,7 +34,7 @@ type tftpServer struct {
 func listenTFTP(addr, dir string, web *Server) (*tftpServer, net.PacketConn, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tftp directory: %w", err)
+		return nil, nil, fmt.Errorf("tftp root: %w (make the directory, pass --tftp-root DIR, or --tftp off)", err)
 	}
 	conn, err := net.ListenPacket("udp", addr)
 	if err != nil {
