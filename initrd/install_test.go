@@ -296,8 +296,10 @@ func imageTree(t *testing.T) string {
 }
 
 // stubs stand in for hardware a test machine does not have: they record
-// their arguments in /luna/calls.log.
-var stubs = []string{"ipmitool", "parted", "mount", "modprobe"}
+// their arguments in /luna/calls.log (joined by spaces) and in
+// /luna/argv.log (each call its arguments ended by NUL, then a newline, so
+// a test sees where one argument ends; see stubCalls).
+var stubs = []string{"ipmitool", "parted", "mount", "modprobe", "mkfs", "mkfs.ext4", "mkfs.xfs", "mkswap", "wipefs", "sgdisk"}
 
 // scratchRoot makes a root for the install script: the host's /usr and
 // library directories read-only, a copy of the few /etc files programs
@@ -318,7 +320,8 @@ func scratchRoot(t *testing.T, script string) string {
 		}
 	}
 	for _, s := range stubs {
-		text := "#!/bin/bash\necho \"" + s + " $*\" >>/luna/calls.log\n"
+		text := "#!/bin/bash\necho \"" + s + " $*\" >>/luna/calls.log\n" +
+			"{ printf '%s\\0' \"${0##*/}\" \"$@\"; echo; } >>/luna/argv.log\n"
 		if err := os.WriteFile(filepath.Join(root, "luna/stubs", s), []byte(text), 0o755); err != nil {
 			t.Fatal(err)
 		}
