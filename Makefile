@@ -46,7 +46,7 @@ lint:
 	$(GO) vet ./...
 	@command -v shellcheck >/dev/null || { echo "shellcheck is needed: apt-get install shellcheck"; exit 1; }
 	shellcheck -x initrd/*.sh initrd/bashrc internal/render/testdata/install-*.golden
-	shellcheck -x internal/demo/scripts/*.sh scripts/e2e-vm.sh
+	shellcheck -x internal/demo/scripts/*.sh scripts/e2e-vm.sh cmd/luna/testdata/readme/*.sh
 
 # The demo (docs/demo.md): lunadb, lweb, ltorrent and NODES simulated nodes,
 # each in a network namespace of its own, provisioned through the whole

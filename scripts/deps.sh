@@ -5,6 +5,7 @@ apt_packages=(ca-certificates git make curl
 	aria2 python3-libtorrent # real BitTorrent clients for the tracker tests
 	snmpd snmp # a real SNMP agent for the MAC updater tests
 	qemu-system-x86 ipxe-qemu # a real iPXE client for the lweb boot test
+	ipxe # undionly.kpxe and ipxe.efi for /tftpboot (README Getting started)
 	transmission-cli # a third BitTorrent client
 	pigz attr acl libcap2-bin iproute2 rsync # image packing baseline, xattrs, ACLs, capabilities, namespaces
 	openssh-server # a real sshd for the osimage grab and HA sync tests

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs README.md's Getting started block (cmd/luna readme_test.go) in a
+# throwaway copy of this machine's root: an overlay of / whose writes go
+# to a tmpfs, in the mount namespace `unshare --mount` made for this
+# script, so useradd, /opt/luna, /etc and /tftpboot are real and vanish
+# with the namespace. Arguments: the work directory (standins.sh,
+# block.sh and checks.sh in it) and the repository.
+set -euo pipefail
+dir=$1 repo=$2
+mkdir -p "$dir/rw" "$dir/root"
+mount -t tmpfs -o size=2g rd-readme "$dir/rw"
+mkdir "$dir/rw/upper" "$dir/rw/work"
+mount -t overlay rd-readme -o "lowerdir=/,upperdir=$dir/rw/upper,workdir=$dir/rw/work" "$dir/root"
+mount -t proc proc "$dir/root/proc"
+mount --rbind /sys "$dir/root/sys"
+mount --rbind /dev "$dir/root/dev"
+mount -t tmpfs rd-run "$dir/root/run"
+# shellcheck disable=SC2016 # expanded by the inner shell
+exec chroot "$dir/root" /bin/bash -c 'set -euo pipefail; cd "$1"; . "$2/standins.sh"; set -x; . "$2/block.sh"; set +x; . "$2/checks.sh"' readme "$repo" "$dir"
