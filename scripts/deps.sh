@@ -11,6 +11,7 @@ apt_packages=(ca-certificates git make curl
 	openssh-server # a real sshd for the osimage grab and HA sync tests
 	ansible-core # ansible-playbook for the contrib/ansible modules test
 	dracut-core shellcheck # the initrd module and its lint
+	bash-completion zsh groff-base man-db # the completion test (bash and zsh) and the man page check
 	openipmi ipmitool # a real BMC simulator (ipmi_sim) and the reference IPMI client
 	isc-dhcp-server kea-dhcp4-server busybox # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange (udhcpc) for makedhcp
 	isc-dhcp-client # dhclient for the initrd installer's DHCP boot test

@@ -89,7 +89,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		stdio.Getenv = os.Getenv
 	}
 	a := &app{io: stdio}
-	if version.Asked(args) {
+	completing := isCompletionRequest(args)
+	if !completing && version.Asked(args) {
 		fmt.Fprintln(stdio.Out, version.Line("luna"))
 		return exitOK
 	}
@@ -105,7 +106,12 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	defer a.close()
 
 	root := a.newRoot()
-	args, err := normalizeArgs(root, args)
+	var err error
+	if completing {
+		args = normalizeCompletion(root, args)
+	} else {
+		args, err = normalizeArgs(root, args)
+	}
 	var ran0 *cobra.Command
 	if err == nil {
 		root.SetArgs(args)
@@ -234,12 +240,15 @@ func (a *app) newRoot() *cobra.Command {
 	root.SetOut(a.io.Out)
 	root.SetErr(a.io.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%s", err.Error()) })
-	root.CompletionOptions.DisableDefaultCmd = true
+	// `luna completion bash|zsh|fish` prints a completion script (hidden:
+	// it is not an object); completion.go says what it completes.
+	root.CompletionOptions.HiddenDefaultCmd = true
 	// Both are handled by Main before cobra parses; declared here so that
 	// `luna --help` shows them.
 	root.Flags().BoolP("debug", "d", false, "log every database command to stderr (give it before the object)")
 	root.Flags().Bool("version", false, "print the version and commit, and exit")
 	root.AddCommand(a.clusterCmd(), a.networkCmd(), a.osimageCmd(), a.bmcsetupCmd(), a.switchCmd(), a.otherdevCmd(), a.groupCmd(), a.nodeCmd())
+	a.addCompletion(root)
 	return root
 }
 

@@ -3,6 +3,8 @@ package luna
 import (
 	"context"
 	"log/slog"
+	"regexp"
+	"sort"
 	"time"
 
 	"github.com/clustervision/luna-go/internal/store"
@@ -121,4 +123,21 @@ func (s *Service) ExpirePeers(ctx context.Context, before time.Time) (int64, err
 // since since.
 func (s *Service) ScrapeCounts(ctx context.Context, infoHashes []string, since time.Time) (map[string]ScrapeCount, error) {
 	return s.st.ScrapeCounts(ctx, infoHashes, since)
+}
+
+// Names returns the names of the objects of one type (Networks ...
+// OtherDevs) that start with prefix, sorted: what shell completion offers.
+// Only the names are read.
+func (s *Service) Names(ctx context.Context, kind, prefix string) ([]string, error) {
+	switch kind {
+	case Networks, OSImages, BMCSetups, Groups, Nodes, Switches, OtherDevs:
+	default:
+		return nil, Errorf("Unknown object type %q", kind)
+	}
+	names, err := s.st.NamesMatching(ctx, kind, regexp.MustCompile("^"+regexp.QuoteMeta(prefix)))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
 }
