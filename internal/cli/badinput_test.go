@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/clustervision/luna-go/internal/store"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/stored"
 )
 
 // lunaEnv is the environment of an in-process `luna` against one test database.
@@ -32,13 +31,7 @@ func newLunaEnv(t *testing.T) (lunaEnv, string) {
 		"LUNA_LOGDIR":          filepath.Join(dir, "log"),
 		"LUNA_CONNECT_TIMEOUT": "5s",
 	}
-	t.Cleanup(func() {
-		st, err := store.Open(context.Background(), testutil.URI(), db, "test server", 10*time.Second)
-		if err == nil {
-			_ = st.DropDatabase(context.Background())
-			_ = st.Close(context.Background())
-		}
-	})
+	t.Cleanup(func() { stored.Drop(testutil.URI(), db) })
 	return env, dir
 }
 
@@ -85,19 +78,7 @@ func TestBadInput(t *testing.T) {
 	env.mustRun(t, "otherdev", "add", "-n", "pdu01", "-N", "ipmi", "-i", "10.31.253.50")
 	env.mustRun(t, "network", "change", "ipmi", "--reserve", "10.31.253.99")
 
-	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	dump := func(t *testing.T) string {
-		t.Helper()
-		d, err := st.Dump(context.Background())
-		if err != nil {
-			t.Fatalf("dump: %v", err)
-		}
-		return d
-	}
+	_, dump := openDump(t, env)
 
 	a := func(s ...string) []string { return s }
 	var cases []badCase
@@ -390,20 +371,12 @@ func diffLines(a, b string) string {
 }
 
 // openDump opens the test database and returns a function that dumps it.
-func openDump(t *testing.T, env lunaEnv) (*store.Store, func(*testing.T) string) {
+func openDump(t *testing.T, env lunaEnv) (*stored.DB, func(*testing.T) string) {
 	t.Helper()
-	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	return st, func(t *testing.T) string {
+	db := stored.Open(t, env["LUNA_MONGO_URI"], env["LUNA_DB"])
+	return db, func(t *testing.T) string {
 		t.Helper()
-		d, err := st.Dump(context.Background())
-		if err != nil {
-			t.Fatalf("dump: %v", err)
-		}
-		return d
+		return db.Dump(t)
 	}
 }
 

@@ -7,14 +7,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/clustervision/luna-go/internal/ipam"
-	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/stored"
 )
 
 // TestHelperLuna is not a test: it is `luna` in the processes started by
@@ -74,23 +75,11 @@ func TestConcurrentReserve(t *testing.T) {
 		t.Errorf("exit codes %v, want one 0 and %d times 1", codes, procs-1)
 	}
 
-	st, err := store.Open(context.Background(), env["LUNA_MONGO_URI"], env["LUNA_DB"], "test server", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	var n store.Network
-	if err := st.GetByName(context.Background(), store.Networks, "net40", &n); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := st.FindAddresses(context.Background(), store.AddressFilter{Network: &n.ID, Offset: ipam.OffsetFrom(200).Key()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(addrs) != 1 || addrs[0].Kind != store.KindReserved {
+	st, _ := openDump(t, env)
+	if addrs := st.Claims(st.ID(luna.Networks, "net40"), "10.40.0.200"); len(addrs) != 1 || addrs[0].Kind != stored.KindReserved {
 		t.Errorf("claims of 10.40.0.200: %+v, want one reservation", addrs)
 	}
-	if c, _ := st.Count(context.Background(), store.Addresses); c != 2 {
+	if c := st.CountClaims(); c != 2 {
 		t.Errorf("%d claims in the store, want 2 (the reservation and the name server)", c)
 	}
 }
@@ -131,7 +120,7 @@ func runConcurrently(t *testing.T, env lunaEnv, dir string, argv [][]string) []p
 
 // nodeCluster is a cluster for the concurrent node tests: group compute with
 // BOOTIF in 10.30.0.0/16, BMC in 10.31.0.0/16 and ib0 in fd00:30::/64.
-func nodeCluster(t *testing.T) (lunaEnv, string, *store.Store) {
+func nodeCluster(t *testing.T) (lunaEnv, string, *stored.DB) {
 	t.Helper()
 	env, dir := newLunaEnv(t)
 	env.mustRun(t, "cluster", "init", "--frontend_address", "10.30.255.254", "--user", "root", "--path", dir)
@@ -146,130 +135,12 @@ func nodeCluster(t *testing.T) (lunaEnv, string, *store.Store) {
 	return env, dir, st
 }
 
-// checkNodeClaims proves the invariants of nodes and their addresses: every
-// node has exactly one address on each network of its group's interfaces,
-// on the right interface; no two claims share an address; every node claim
-// belongs to an existing node; each network holds only the nodes' claims
-// and its name server's; each node document's addrs copy equals its claims. It returns each node's addresses by network name.
-func checkNodeClaims(t *testing.T, st *store.Store) map[string]map[string]string {
+// checkNodeClaims proves the invariants of nodes and their addresses
+// (stored.DB.CheckNodeClaims) and returns each node's addresses by network
+// name.
+func checkNodeClaims(t *testing.T, st *stored.DB) map[string]map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	var nodes []store.Node
-	var groups []store.Group
-	var nets []store.Network
-	if err := st.List(ctx, store.Nodes, &nodes); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.List(ctx, store.Groups, &groups); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.List(ctx, store.Networks, &nets); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := st.FindAddresses(ctx, store.AddressFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netByID := map[store.ID]*store.Network{}
-	for i := range nets {
-		netByID[nets[i].ID] = &nets[i]
-	}
-	groupByID := map[store.ID]*store.Group{}
-	for i := range groups {
-		groupByID[groups[i].ID] = &groups[i]
-	}
-	nodeByID := map[store.ID]*store.Node{}
-	for i := range nodes {
-		nodeByID[nodes[i].ID] = &nodes[i]
-	}
-	type slot struct {
-		node store.ID
-		net  store.ID
-	}
-	got := map[slot][]store.Address{}
-	seen := map[string]bool{}
-	perNet := map[store.ID]int{}
-	nameServers := map[store.ID]int{}
-	for _, a := range addrs {
-		if k := a.Network.Hex() + "/" + a.Offset; seen[k] {
-			t.Errorf("address %s of network %s is claimed twice", a.Offset, netByID[a.Network].Name)
-		} else {
-			seen[k] = true
-		}
-		switch a.Kind {
-		case store.KindNode:
-			if nodeByID[a.Owner] == nil {
-				t.Errorf("orphan claim: %+v has no node", a)
-				continue
-			}
-			got[slot{a.Owner, a.Network}] = append(got[slot{a.Owner, a.Network}], a)
-			perNet[a.Network]++
-		case store.KindNameServer:
-			nameServers[a.Network]++
-		default:
-			t.Errorf("unexpected claim %+v", a)
-		}
-	}
-	out := map[string]map[string]string{}
-	want := map[store.ID]int{}
-	for _, nd := range nodes {
-		g := groupByID[nd.Group]
-		if g == nil {
-			t.Errorf("node %s has no group", nd.Name)
-			continue
-		}
-		out[nd.Name] = map[string]string{}
-		for _, ifc := range g.Interfaces {
-			for _, net := range []*store.ID{ifc.Network4, ifc.Network6} {
-				if net == nil {
-					continue
-				}
-				want[*net]++
-				cl := got[slot{nd.ID, *net}]
-				if len(cl) != 1 || cl[0].Iface != ifc.ID {
-					t.Errorf("node %s: claims %+v in network %s, want one on interface %s", nd.Name, cl, netByID[*net].Name, ifc.Name)
-					continue
-				}
-				out[nd.Name][netByID[*net].Name] = addressText(t, netByID[*net], cl[0].Offset)
-			}
-		}
-	}
-	// Each node document's copy of its claims (what node list, node show
-	// and lweb read) is exactly its claims.
-	for _, nd := range nodes {
-		var mine []store.Address
-		for k, cl := range got {
-			if k.node == nd.ID {
-				mine = append(mine, cl...)
-			}
-		}
-		if w := store.EncodeNodeAddrs(mine); nd.Addrs != w {
-			t.Errorf("node %s: addrs copy %q, claims %q", nd.Name, nd.Addrs, w)
-		}
-	}
-	for _, n := range nets {
-		if perNet[n.ID] != want[n.ID] || nameServers[n.ID] != 1 {
-			t.Errorf("network %s: %d node claims and %d name server claims, want %d and 1", n.Name, perNet[n.ID], nameServers[n.ID], want[n.ID])
-		}
-	}
-	return out
-}
-
-func addressText(t *testing.T, n *store.Network, key string) string {
-	t.Helper()
-	off, err := ipam.ParseKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := ipam.NewNetwork(n.Base, n.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip, err := sub.AddrAt(off)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ipam.FormatAddr(ip)
+	return st.CheckNodeClaims(t)
 }
 
 // TestConcurrentNodeAdd: 20 administrators run `luna node add -g compute`
@@ -481,32 +352,20 @@ func TestConcurrentChangesOfOneObject(t *testing.T) {
 			t.Errorf("helper %d (%v): exit %d, stderr %q", i, argv[i], r.code, r.stderr)
 		}
 	}
-	ctx := context.Background()
-	var g store.Group
-	if err := st.GetByName(ctx, store.Groups, "compute", &g); err != nil {
-		t.Fatal(err)
-	}
+	g := st.Group("compute")
 	for i := 0; i < 6; i++ {
-		found := false
-		for _, ifc := range g.Interfaces {
-			found = found || ifc.Name == fmt.Sprintf("eth%d", i)
-		}
-		if !found {
+		if !slices.Contains(g.Interfaces, fmt.Sprintf("eth%d", i)) {
 			t.Errorf("interface eth%d was lost", i)
 		}
 	}
-	if g.TorrentIf != "BOOTIF" || g.Domain == nil {
-		t.Errorf("group settings lost: torrent_if %q, domain %v", g.TorrentIf, g.Domain)
+	if g.TorrentIf != "BOOTIF" || !g.HasDomain {
+		t.Errorf("group settings lost: torrent_if %q, domain set %v", g.TorrentIf, g.HasDomain)
 	}
-	var nd store.Node
-	if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
-		t.Fatal(err)
-	}
-	if !nd.LocalBoot || !nd.Service || nd.SetupBMC || nd.Port != "17" {
+	if nd := st.Node("node001"); !nd.LocalBoot || !nd.Service || nd.SetupBMC || nd.Port != "17" {
 		t.Errorf("node changes lost: %+v", nd)
 	}
-	if n, err := st.Count(ctx, store.Locks); err != nil || n != 0 {
-		t.Errorf("%d locks left behind (%v)", n, err)
+	if locks := st.Locks(); len(locks) != 0 {
+		t.Errorf("locks left behind: %v", locks)
 	}
 }
 
@@ -570,18 +429,13 @@ func TestConcurrentDeleteAndUse(t *testing.T) {
 	for round := 0; round < raceRounds && (round < minRaceRounds || won[true] == 0 || won[false] == 0); round++ {
 		env, _, st := nodeCluster(t)
 		env.mustRun(t, "network", "add", "-n", "spare", "-N", "10.70.0.0", "-P", "16")
-		ctx := context.Background()
-		var spare store.Network
-		if err := st.GetByName(ctx, store.Networks, "spare", &spare); err != nil {
-			t.Fatal(err)
-		}
+		spare := st.ID(luna.Networks, "spare")
 		// Two deletes, one group and one switch, so that either side can win.
 		argv := [][]string{{"network", "delete", "spare"}, {"network", "delete", "spare"},
 			{"group", "add", "-n", "g0", "-o", "compute", "-N", "spare"},
 			{"switch", "add", "-n", "sw0", "-N", "spare", "-i", "10.70.1.1"}}
 		res := runSignaled(t, env, argv, [][]string{delay.deletes(), delay.deletes(), delay.users(), delay.users()}, nil)
-		var n store.Network
-		deleted := st.GetByID(ctx, store.Networks, spare.ID, &n) != nil
+		deleted := !st.HasID(luna.Networks, spare)
 		deletes := 0
 		for _, r := range res[:2] {
 			exitIn(t, round, "network delete", r, map[int][]string{0: nil, 1: {"is a dependency for the objects"}, 255: {"does not exist"}})
@@ -594,18 +448,16 @@ func TestConcurrentDeleteAndUse(t *testing.T) {
 		if deleted != (deletes == 1) || deletes > 1 {
 			t.Errorf("round %d: network deleted %v, but %d deletes succeeded", round, deleted, deletes)
 		}
-		var g store.Group
-		var sw store.Switch
-		gErr := st.GetByName(ctx, store.Groups, "g0", &g)
-		swErr := st.GetByName(ctx, store.Switches, "sw0", &sw)
-		if (gErr == nil) != (res[2].Code == 0) || (swErr == nil) != (res[3].Code == 0) {
-			t.Errorf("round %d: group stored %v after exit %d, switch stored %v after exit %d", round, gErr == nil, res[2].Code, swErr == nil, res[3].Code)
+		gStored := st.ID(luna.Groups, "g0") != ""
+		swStored := st.ID(luna.Switches, "sw0") != ""
+		if gStored != (res[2].Code == 0) || swStored != (res[3].Code == 0) {
+			t.Errorf("round %d: group stored %v after exit %d, switch stored %v after exit %d", round, gStored, res[2].Code, swStored, res[3].Code)
 		}
-		if deleted && (gErr == nil || swErr == nil) {
-			t.Errorf("round %d: the network was deleted, but the group (%v) or the switch (%v) that use it are stored", round, gErr == nil, swErr == nil)
+		if deleted && (gStored || swStored) {
+			t.Errorf("round %d: the network was deleted, but the group (%v) or the switch (%v) that use it are stored", round, gStored, swStored)
 		}
-		if addrs, err := st.FindAddresses(ctx, store.AddressFilter{Network: &spare.ID}); deleted && (err != nil || len(addrs) != 0) {
-			t.Errorf("round %d: %d addresses left in the deleted network (%v)", round, len(addrs), err)
+		if n := st.ClaimsOfDeleted(spare); deleted && n != 0 {
+			t.Errorf("round %d: %d addresses left in the deleted network", round, n)
 		}
 		t.Logf("round %d: users %s later: network deleted %v, group add %d, switch add %d", round, delay.d, deleted, res[2].Code, res[3].Code)
 		won[deleted]++
@@ -632,14 +484,9 @@ func TestConcurrentDeleteAndChange(t *testing.T) {
 		env.mustRun(t, "node", "add", "-g", "compute", "-n", "node001")
 		env.mustRun(t, "switch", "add", "-n", "sw9", "-N", "ipmi", "-i", "10.31.9.9")
 		env.mustRun(t, "osimage", "clone", "compute", "--to", "spare", "-p", filepath.Join(dir, fmt.Sprintf("spare%d", round)))
-		ctx := context.Background()
-		var sw store.Switch
-		var img store.OSImage
-		if err := st.GetByName(ctx, store.Switches, "sw9", &sw); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.GetByName(ctx, store.OSImages, "spare", &img); err != nil {
-			t.Fatal(err)
+		sw, img := st.ID(luna.Switches, "sw9"), st.ID(luna.OSImages, "spare")
+		if sw == "" || img == "" {
+			t.Fatalf("switch sw9 (%q) or osimage spare (%q) not stored", sw, img)
 		}
 		res := runSignaled(t, env, [][]string{
 			{"switch", "delete", "sw9"}, {"node", "change", "node001", "--switch", "sw9"},
@@ -651,20 +498,11 @@ func TestConcurrentDeleteAndChange(t *testing.T) {
 		exitIn(t, round, "node change --switch", res[1], user)
 		exitIn(t, round, "osimage delete", res[2], inUse)
 		exitIn(t, round, "group change -o", res[3], user)
-		var nd store.Node
-		var g store.Group
-		if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.GetByName(ctx, store.Groups, "compute", &g); err != nil {
-			t.Fatal(err)
-		}
-		var d store.Switch
-		var im store.OSImage
-		swGone := st.GetByID(ctx, store.Switches, sw.ID, &d) != nil
-		imgGone := st.GetByID(ctx, store.OSImages, img.ID, &im) != nil
-		usesSw := nd.Switch != nil && *nd.Switch == sw.ID
-		usesImg := g.OSImage == img.ID
+		nd, g := st.Node("node001"), st.Group("compute")
+		swGone := !st.HasID(luna.Switches, sw)
+		imgGone := !st.HasID(luna.OSImages, img)
+		usesSw := nd.Switch == sw
+		usesImg := g.OSImage == img
 		switch {
 		case swGone != (res[0].Code == 0):
 			t.Errorf("round %d: switch deleted %v after switch delete exit %d", round, swGone, res[0].Code)

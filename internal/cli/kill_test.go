@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/stored"
 )
 
 // runSignaled runs `luna` once per argument list in its own process, as
@@ -112,7 +112,6 @@ func nodeChangeArgs() ([][]string, map[int][2]string) {
 func killedNodeChanges(t *testing.T, span time.Duration) bool {
 	env, _, st := nodeCluster(t)
 	env.mustRun(t, "node", "add", "-g", "compute", "-n", "node001")
-	ctx := context.Background()
 	argv, ipOf := nodeChangeArgs()
 	procs := len(argv)
 	signals := make([]testutil.Signal, procs)
@@ -138,15 +137,9 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 	t.Logf("%d killed, %d succeeded, %d after taking over the lock of a killed one", killed, len(ok), tookOver)
 
 	// A new change waits at most one lease for a lock a killed process held.
-	var locks []struct {
-		ID string `bson:"_id"`
-	}
-	if err := st.List(ctx, store.Locks, &locks); err != nil {
-		t.Fatal(err)
-	}
 	deadHolder := false
-	for _, l := range locks {
-		deadHolder = deadHolder || strings.HasPrefix(l.ID, store.Nodes+"/")
+	for _, l := range st.Locks() {
+		deadHolder = deadHolder || strings.HasPrefix(l, luna.Nodes+"/")
 	}
 	start := time.Now()
 	code, stdout, stderr := env.run("node", "change", "node001", "--service", "y") // as helpers 1 and 11: no success undone
@@ -154,17 +147,14 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 		t.Fatalf("the change after the kills: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	deadHolder = deadHolder || stderr == tookOverWarning
-	if d := time.Since(start); d > store.DefaultLease+2*time.Second {
-		t.Errorf("a change after the kills took %s, want at most one lease (%s) and a little", d, store.DefaultLease)
+	if d := time.Since(start); d > stored.Lease+2*time.Second {
+		t.Errorf("a change after the kills took %s, want at most one lease (%s) and a little", d, stored.Lease)
 	} else {
 		t.Logf("the change after the kills took %s", d)
 	}
 
 	ips := checkNodeClaims(t, st)
-	var nd store.Node
-	if err := st.GetByName(ctx, store.Nodes, "node001", &nd); err != nil {
-		t.Fatal(err)
-	}
+	nd := st.Node("node001")
 	for i := range argv {
 		if !ok[i] {
 			continue
@@ -190,10 +180,7 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 	}
 	// The node has exactly one MAC: that of a --mac change that succeeded or
 	// was killed (its change may have completed), never none or two.
-	macs, err := st.MACsOf(ctx, []store.ID{nd.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	macs := nd.MACs
 	macOK := map[string]bool{}
 	macSucceeded := false
 	for i := range argv {
@@ -207,13 +194,11 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 		// no --mac change finished
 	case len(macs) != 1:
 		t.Errorf("node001 has %d MACs %v after the --mac changes, want one", len(macs), macs)
-	case !macOK[macs[0].MAC]:
-		t.Errorf("node001's MAC %s is not that of a --mac change that succeeded or was killed (%v)", macs[0].MAC, macOK)
+	case !macOK[macs[0]]:
+		t.Errorf("node001's MAC %s is not that of a --mac change that succeeded or was killed (%v)", macs[0], macOK)
 	}
-	if all, err := st.MACsByAddress(ctx, slices.Collect(maps.Keys(macOK))); err != nil {
-		t.Fatal(err)
-	} else if len(all) != len(macs) {
-		t.Errorf("%d MAC documents for the changed MACs, the node has %d: a claim is orphaned", len(all), len(macs))
+	if n := st.MACDocs(slices.Collect(maps.Keys(macOK))); n != len(macs) {
+		t.Errorf("%d MAC documents for the changed MACs, the node has %d: a claim is orphaned", n, len(macs))
 	}
 	// The final address of each interface is the one of a process that
 	// succeeded or was killed (its change may have completed), and if one
@@ -235,13 +220,9 @@ func killedNodeChanges(t *testing.T, span time.Duration) bool {
 			t.Errorf("%s address %s is neither that of a change that succeeded or was killed nor the one before (%v)", ifc.name, got, allowed)
 		}
 	}
-	locks = nil
-	if err := st.List(ctx, store.Locks, &locks); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range locks {
-		if !strings.Contains(l.ID, "/takeover/") {
-			t.Errorf("lock %s left behind", l.ID)
+	for _, l := range st.Locks() {
+		if !strings.Contains(l, "/takeover/") {
+			t.Errorf("lock %s left behind", l)
 		}
 	}
 	t.Logf("a killed process left the node's lock behind: %v", deadHolder)
@@ -265,7 +246,6 @@ func TestInterruptedGroupChange(t *testing.T) {
 	env.mustRun(t, "network", "add", "-n", "ib", "-N", "10.32.0.0", "-P", "16", "--ns_hostname", "master")
 	env.mustRun(t, "group", "change", "compute", "-i", "ib1", "--add")
 	env.mustRun(t, "node", "add", "-g", "compute", "-n", "n[001-300]")
-	ctx := context.Background()
 	argv := [][]string{{"group", "change", "compute", "-i", "ib1", "--setnet", "ib"}}
 	// The SIGTERMs fall within the first quarter of the time the change
 	// takes on this machine, measured by a run with no signal (then undone):
@@ -292,8 +272,8 @@ func TestInterruptedGroupChange(t *testing.T) {
 			t.Fatalf("SIGTERM after %s: exit %d (signaled %v), stderr %q", after, r.Code, r.Signaled, r.Stderr)
 		}
 		t.Logf("SIGTERM after %s: exit %d %s", after, r.Code, strings.TrimSpace(r.Stderr))
-		if n, err := st.Count(ctx, store.Locks); err != nil || n != 0 {
-			t.Fatalf("%d locks left after the command ended (%v)", n, err)
+		if locks := st.Locks(); len(locks) != 0 {
+			t.Fatalf("locks left after the command ended: %v", locks)
 		}
 		ips := checkNodeClaims(t, st)
 		for name, got := range ips {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/clustervision/luna-go/internal/luna"
-	"github.com/clustervision/luna-go/internal/store"
 )
 
 // nthAddr is the address n above base.
@@ -113,14 +111,8 @@ func TestNodeScriptsBug40(t *testing.T) {
 	env.mustRun(t, "node", "change", "node001", "--mac", "00:11:22:33:44:55")
 	// As if packed (pack needs root and dracut).
 	st, _ := openDump(t, env)
-	var img store.OSImage
-	if err := st.GetByName(context.Background(), store.OSImages, "compute", &img); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Set(context.Background(), store.OSImages, img.ID, map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64",
-		"initrdfile": "compute-initramfs-5.10.0-9-amd64", "tarball": "abc", "torrent": "abc"}); err != nil {
-		t.Fatal(err)
-	}
+	st.Set(luna.OSImages, "compute", map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64",
+		"initrdfile": "compute-initramfs-5.10.0-9-amd64", "tarball": "abc", "torrent": "abc"})
 	code, out, errs := env.run("node", "show", "node001", "--script", "boot")
 	if code != 0 {
 		t.Fatalf("node show --script boot: exit %d, stderr %q", code, errs)
