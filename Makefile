@@ -1,7 +1,7 @@
 # Luna in Go. `make deps` prepares a fresh Debian machine, `make test` runs
 # every test, `make demo` provisions simulated nodes through the whole flow.
 GO       ?= go
-BINARIES := luna lunadb lweb lpower ltorrent ltorrent-client
+BINARIES := luna lunadb lweb lpower lchroot ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
 # `PROG --version` prints these; a build without them (go build, go install)
 # falls back to the module version and VCS stamp Go records.
@@ -88,7 +88,7 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SERVERBINS := luna lunadb lweb lpower ltorrent
+SERVERBINS := luna lunadb lweb lpower lchroot ltorrent
 install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)
 	install -m 0755 $(addprefix bin/,$(SERVERBINS)) $(DESTDIR)$(SBINDIR)/

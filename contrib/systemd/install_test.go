@@ -35,7 +35,7 @@ func TestMakeInstall(t *testing.T) {
 	args := []string{"install", "PREFIX=" + prefix, "SYSCONFDIR=" + etc}
 	run(t, "make", args...)
 
-	for _, b := range []string{"luna", "lunadb", "lweb", "lpower", "ltorrent"} {
+	for _, b := range []string{"luna", "lunadb", "lweb", "lpower", "lchroot", "ltorrent"} {
 		fi, err := os.Stat(filepath.Join(prefix, "sbin", b))
 		if err != nil || fi.Mode().Perm() != 0o755 {
 			t.Fatalf("sbin/%s: %v %v", b, fi, err)
