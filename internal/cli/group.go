@@ -204,10 +204,27 @@ func (a *app) groupChange() *cobra.Command {
 		"--ti": "torrent_if", "--sn": "setnet", "--dn": "delnet", "--nn": "rename", "-bn": "bmcnetwork"} {
 		alias(cmd, sp, long)
 	}
-	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
-		if cmd.Flags().Changed("bmcnetwork") {
-			return usagef("--bmcnetwork is an option of group add only: use 'luna group change %s -i BMC --add' and then '-i BMC --setnet NETWORK'", name)
+	// Refused before the database is asked: a command-line error.
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if !cmd.Flags().Changed("bmcnetwork") {
+			return nil
 		}
+		name, err := objectName(cmd, args)
+		if err != nil {
+			return err
+		}
+		// The network it was meant for: its value (-bn ipmi), else
+		// --setnet's (the 1.2 README's --bmcnetwork --setnet ipmi).
+		network := "NETWORK"
+		if v, _ := cmd.Flags().GetString("bmcnetwork"); strings.TrimSpace(v) != "" {
+			network = strings.TrimSpace(v)
+		} else if v := strOpt(cmd, "setnet"); v != nil && *v != "" {
+			network = *v
+		}
+		return usagef("--bmcnetwork is an option of group add only: type 'luna group change %s -i BMC -A', then 'luna group change %s -i BMC --setnet %s'", name, name, network)
+
+	}
+	cmd.RunE = a.withName(func(ctx context.Context, s *luna.Service, cmd *cobra.Command, name string) error {
 		var texts []string
 		for _, t := range []string{"prescript", "postscript", "partscript", "comment"} {
 			if boolOpt(cmd, t) {
