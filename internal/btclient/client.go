@@ -47,6 +47,9 @@ type Config struct {
 	// 32 MiB (at least two pieces).
 	MemoryBudget int
 	Stdout       io.Writer
+	// Events, when set, gets one JSON line per event of the download
+	// (events.go); ltorrent-client -e sends them to stderr.
+	Events io.Writer
 	// CompletedHook runs once, when the file is complete and verified.
 	CompletedHook func()
 }
@@ -104,6 +107,8 @@ type client struct {
 	wakeWebSeed chan struct{}
 	wakeAnn     chan struct{}
 	rng         *rand.Rand
+	started     time.Time // when Run began
+	events      eventLog
 }
 
 type peerAddr struct {
@@ -127,6 +132,7 @@ type activePiece struct {
 	webSeed  bool
 	verify   bool // all blocks in, being hashed
 	contribs []*peer
+	lastAt   time.Time // when its last block arrived
 }
 
 const (
@@ -157,6 +163,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if c.haveCount < c.numPieces {
 		fmt.Fprintf(c.out, "ltorrent-client: %s, %d bytes in %d pieces, listening on port %d\n", c.info.Name, c.length, c.numPieces, c.port)
+		c.event(EventStart, c.started, map[string]any{"bytes": c.length, "pieces": c.numPieces})
 	}
 
 	wg.Add(4)
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	c.file.Sync()
+	c.event(EventVerified, time.Time{}, nil)
 	c.progressLine(&last, &lastAt)
 	fmt.Fprintf(c.out, "ltorrent-client: complete and verified: %s (%d bytes in %.1f s)\n", c.path, c.length, time.Since(start).Seconds())
 	if cfg.CompletedHook != nil {
@@ -292,6 +300,7 @@ func newClient(cfg Config) (*client, error) {
 	c.wakeAnn = make(chan struct{}, 1)
 	c.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	now := time.Now()
+	c.started = now
 	c.lastBlock, c.lastPiece = now, now
 
 	if cfg.Bind != "" {
@@ -514,6 +523,7 @@ func (c *client) finishPiece(ap *activePiece) {
 		p.updateInterest()
 	}
 	if c.haveCount == c.numPieces {
+		c.event(EventLastByte, ap.lastAt, nil)
 		c.bufPool = nil
 		close(c.completed)
 		return

@@ -2,6 +2,7 @@ package btclient
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,11 +65,12 @@ func TestDownloadFromAria2c(t *testing.T) {
 		return false
 	}, seeder.out.String)
 
-	c := startClient(t, leechDir, torrent)
+	c := startClient(t, leechDir, torrent, "-e")
 	waitFor(t, 40*time.Second, "ltorrent-client completes", func() bool {
 		return strings.Contains(c.out.String(), "complete and verified")
 	}, func() string { return c.out.String() + "\naria2c:\n" + seeder.out.String() })
 	checkFile(t, filepath.Join(leechDir, "image.tgz"), data, c.out.String())
+	checkEvents(t, c.out.String(), "127.0.0.1:"+strconv.Itoa(seedPort))
 	if tr.seedBytes.Load() != 0 {
 		t.Errorf("the web seed was used")
 	}
@@ -89,6 +91,54 @@ func TestDownloadFromAria2c(t *testing.T) {
 	}
 	if len(events) < 3 || events[0] != "started" || !contains(events, "completed") || events[len(events)-1] != "stopped" {
 		t.Errorf("announce events %q, want started ... completed ... stopped", events)
+	}
+}
+
+// checkEvents checks the -e lines in out: each event once, in the order
+// of a download, with times that do not go back, the first peer and the
+// first block from the seeder.
+func checkEvents(t *testing.T, out, seeder string) {
+	t.Helper()
+	want := []string{EventStart, EventAnnounce, EventPeer, EventFirstByte, EventLastByte, EventVerified}
+	var got []string
+	var last float64
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var e struct {
+			Event string  `json:"event"`
+			T     int64   `json:"t"`
+			S     float64 `json:"s"`
+			Addr  string  `json:"addr"`
+			From  string  `json:"from"`
+			Peers *int    `json:"peers"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("event line %q: %v", line, err)
+		}
+		got = append(got, e.Event)
+		if e.S < last || e.T < time.Now().Add(-time.Minute).UnixMilli() {
+			t.Errorf("event %s at %.3f s (t %d) after one at %.3f s", e.Event, e.S, e.T, last)
+		}
+		last = e.S
+		switch e.Event {
+		case EventAnnounce:
+			if e.Peers == nil || *e.Peers < 1 {
+				t.Errorf("announce event %q: want the seeder among the peers", line)
+			}
+		case EventPeer:
+			if e.Addr != seeder {
+				t.Errorf("peer event %q: want addr %s", line, seeder)
+			}
+		case EventFirstByte:
+			if e.From != seeder {
+				t.Errorf("first_byte event %q: want from %s", line, seeder)
+			}
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("events %q, want %q\n%s", got, want, out)
 	}
 }
 

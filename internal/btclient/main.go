@@ -31,7 +31,7 @@ const (
 )
 
 const usage = `usage: ltorrent-client -t FILE [-p PID] [-f PIDFILE] [-b IP] [-d SECONDS]
-                       [-w SECONDS] [-s SECONDS] [-T SECONDS]
+                       [-w SECONDS] [-s SECONDS] [-T SECONDS] [-e]
 
 Downloads the single file of torrent FILE into the current directory, sends
 SIGUSR1 to PID when it is complete and verified, and seeds it until SIGTERM
@@ -45,6 +45,8 @@ or SIGINT.
   -w SECONDS  use the web seed after this long without data from any peer (default 5)
   -s SECONDS  give up after this long without any progress (default 120)
   -T SECONDS  give up if the download takes longer (default 0: no limit)
+  -e          write the download's events (start, announce, peer, first_byte,
+              last_byte, verified) as JSON lines on stderr
   -h          this help
 
 Exit status: 0 after seeding when stopped by SIGTERM/SIGINT, 1 on a fatal
@@ -69,6 +71,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		bind                             = fs.String("b", "", "")
 		every, webAfter, stall, deadline = fs.Int("d", 10, ""), fs.Int("w", 5, ""), fs.Int("s", 120, ""), fs.Int("T", 0, "")
 		help                             = fs.Bool("h", false, "")
+		events                           = fs.Bool("e", false, "")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,6 +131,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Timeout:       time.Duration(*deadline) * time.Second,
 		Stdout:        stdout,
 		CompletedHook: nil,
+	}
+	if *events {
+		cfg.Events = stderr
 	}
 	if *pid > 0 {
 		p := *pid

@@ -138,6 +138,7 @@ func (c *client) handshake(conn net.Conn, outgoing bool, pa *peerAddr) (*peer, e
 		break
 	}
 	c.peers[p] = struct{}{}
+	c.event(EventPeer, time.Time{}, map[string]any{"addr": p.addr})
 	if pa != nil {
 		pa.connecting, pa.connected, pa.failures = false, true, 0
 	}
@@ -505,6 +506,7 @@ func (p *peer) receiveBlock(index, begin uint32, n int, r io.Reader) error {
 		c.mu.Unlock()
 		return err
 	}
+	c.event(EventFirstByte, now, map[string]any{"from": p.addr})
 	ap.state[b] = blockDone
 	ap.done++
 	if k := len(ap.contribs); k == 0 || ap.contribs[k-1] != p {
@@ -525,6 +527,7 @@ func (p *peer) receiveBlock(index, begin uint32, n int, r io.Reader) error {
 	complete := ap.done == ap.nblocks
 	if complete {
 		ap.verify = true
+		ap.lastAt = now
 	}
 	p.fillRequests()
 	c.mu.Unlock()

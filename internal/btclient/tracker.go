@@ -67,6 +67,9 @@ func (c *client) announceLoop(ctx context.Context) {
 		} else {
 			failures = 0
 			lastOK = time.Now()
+			if n, err := parsePeers(a.Peers, 6); err == nil {
+				c.event(EventAnnounce, lastOK, map[string]any{"peers": len(n)})
+			}
 			if event == "completed" {
 				sentCompleted = true
 			}

@@ -179,8 +179,11 @@ func (c *client) fetchPieces(ctx context.Context, hc *http.Client, url string, p
 			return err
 		}
 		c.downloaded.Add(int64(len(ap.buf)))
+		now := time.Now()
+		c.event(EventFirstByte, now, map[string]any{"from": "web seed"})
 		c.mu.Lock()
 		ap.verify = true
+		ap.lastAt = now
 		c.mu.Unlock()
 		next++
 		c.finishPiece(ap)
