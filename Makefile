@@ -119,11 +119,12 @@ DHCPDNSBENCHFLAGS ?= -n 5
 bench-dhcpdns: build
 	$(GO) run ./bench/dhcpdns $(DHCPDNSBENCHFLAGS)
 
-# The node-client benchmark (docs/BENCHMARKS.md): N nodes in network
-# namespaces on 20 Mbit/s links download one image with ltorrent-client
-# and with aria2c in the same run; needs root, iproute2 and aria2. About
-# 5 minutes. SWARMFLAGS=-rss1g measures peak RSS on a 1 GiB image instead.
-SWARMFLAGS ?= -n 1,8,32,64
+# The swarm benchmark (docs/BENCHMARKS.md): N nodes in network namespaces
+# on 20 Mbit/s links fetch one image, in the same run through the Luna flow
+# (lunadb, lweb, ltorrent, ltorrent-client), aria2c and HTTP (curl); needs
+# root, iproute2, aria2 and curl. About 35 minutes (HTTP at N=64 alone takes
+# 11). SWARMFLAGS=-rss1g measures peak RSS on a 1 GiB image instead.
+SWARMFLAGS ?= -n 1,4,8,16,32,64
 bench-swarm: build
 	$(GO) run ./bench/swarm $(SWARMFLAGS)
 

@@ -1,23 +1,38 @@
-// Command swarm is the node-client benchmark: N nodes, each a network
+// Command swarm is the swarm benchmark: N nodes, each a network
 // namespace on one bridge with its link limited to -rate Mbit/s each way
-// (tc htb), download one image from one seeder through lweb's tracker
-// (internal/tracker on an embedded FerretDB, in the hub namespace), once
-// with ltorrent-client on every node and once with aria2c, in the same
-// run. It reports T/F, where T is the time from starting the nodes until
-// every node has the verified image and F = size/rate is the floor (one
-// node's link), with CPU seconds and peak RSS per node.
+// (tc htb), fetch one image from host 0, in the same run with each flow
+// of -clients:
 //
-//	make build && go run ./bench/swarm -n 1,8,32,64
+//   - luna: the real stack. Host 0 is a Luna frontend: bin/lunadb, the
+//     cluster configured with bin/luna (frontend address = host 0),
+//     bin/lweb (its tracker) and bin/ltorrent, and the image packed by
+//     `luna osimage pack --image` (tarball and torrent, 1 MiB pieces),
+//     packed again before each run so that every run has a new info hash.
+//     The nodes run bin/ltorrent-client on that torrent, as the install
+//     script does, with -e: their events give a per-node timeline.
+//   - aria2c: an aria2c seeder in host 0 and aria2c 1.36 on the nodes,
+//     through the bench's own copy of lweb's tracker (internal/tracker on
+//     an embedded FerretDB, in the hub).
+//   - ltorrent-client: the same with ltorrent-client on the nodes.
+//   - http: curl on every node from a Go file server in host 0.
 //
-// The seeder is the same program for both clients (-seeder, default
-// aria2c, a mature seeder that neither node client controls). Every node
-// keeps seeding until the last one is done; nodes find each other only
-// through the tracker (no DHT, LSD or PEX). A node is done when its client
-// says the file is complete and verified (ltorrent-client's line, aria2c's
-// --on-bt-download-complete hook); after the run every node's file is
-// compared with the image. -rss1g measures instead the peak RSS of one
+// With luna among the flows, every flow gets the same tarball and piece
+// length (the pack's). It reports T, the time from starting the nodes
+// until every node has the verified image, against the Kumar-Ross floor
+// F = max(S/B, S/b, N*S/(B+N*b)) (B = b = the link rate), the server's
+// upload per image delivered, CPU and peak RSS per node, and for luna the
+// median and max over the nodes of each event (start, announce, first
+// peer, first byte, last byte, verified).
+//
+//	make build && go run ./bench/swarm -n 1,4,8,16,32,64
+//
+// Nodes find each other only through the tracker (no DHT, LSD or PEX).
+// Every node keeps seeding until the last one is done; after the run
+// every node's file is compared with the image. -fault injects a fault
+// once host 0 has sent half an image (luna: ltorrent or lweb killed and
+// started again). -rss1g measures instead the peak RSS of one
 // ltorrent-client (and one aria2c) downloading a 1 GiB image over an
-// unlimited link. Needs root, iproute2 and aria2 (apt-get install aria2).
+// unlimited link. Needs root, iproute2, aria2 and curl.
 package main
 
 import (
@@ -25,10 +40,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -61,6 +78,9 @@ type bench struct {
 	announce string
 	dir      string
 	bin      string
+	binDir   string // the other programs (lunadb, lweb, ltorrent, luna)
+	fe       *frontend
+	timeline *os.File
 	aria2    string
 	seeder   string
 	pieceLen int
@@ -77,9 +97,10 @@ func run() error {
 		sizeMiB  = flag.Int("size", 24, "image size in MiB")
 		pieceKiB = flag.Int("piece", 256, "piece length in KiB")
 		rate     = flag.Int("rate", 20, "link rate of every host in Mbit/s")
-		clients  = flag.String("clients", "ltorrent-client,aria2c,http", "node clients to compare, in this order (http: curl from a file server on the seeder host)")
+		clients  = flag.String("clients", "luna,aria2c,http", "flows to compare, in this order: luna (ltorrent, lweb's tracker, ltorrent-client, the tarball and torrent of luna osimage pack), aria2c, ltorrent-client (both with the -seeder and the bench's tracker), http (curl from a file server on the seeder host)")
 		seeder   = flag.String("seeder", "aria2c", "seeder program: aria2c or ltorrent-client")
-		bin      = flag.String("bin", "bin/ltorrent-client", "the ltorrent-client binary")
+		bin      = flag.String("bin", "bin/ltorrent-client", "the ltorrent-client binary; lunadb, lweb, ltorrent and luna are taken from its directory")
+		timeline = flag.String("timeline", "", "write every luna node's events (seconds from the nodes' start) to this TSV file")
 		rss1g    = flag.Bool("rss1g", false, "measure peak RSS downloading a 1 GiB image instead")
 		verbose  = flag.Bool("v", false, "print the first node's output after each run")
 		plotFrom = flag.String("plot", "", "draw the result table in this file (run's output) to -png and exit")
@@ -105,8 +126,18 @@ func run() error {
 	if b.bin, err = filepath.Abs(*bin); err != nil {
 		return err
 	}
-	if _, err := os.Stat(b.bin); err != nil {
-		return fmt.Errorf("%s: %w (run make build)", b.bin, err)
+	b.binDir = filepath.Dir(b.bin)
+	for _, prog := range []string{b.bin, "lunadb", "lweb", "ltorrent", "luna"} {
+		if _, err := os.Stat(filepath.Join(b.binDir, filepath.Base(prog))); err != nil {
+			return fmt.Errorf("%s: %w (run make build)", prog, err)
+		}
+	}
+	if *timeline != "" {
+		if b.timeline, err = os.Create(*timeline); err != nil {
+			return err
+		}
+		defer b.timeline.Close()
+		fmt.Fprintln(b.timeline, "N\tnode\tstart\tannounce\tpeer\tfirst_byte\tfirst_piece\tlast_byte\tverified\tT\tfrom_seeder\twasted")
 	}
 	if b.aria2, err = exec.LookPath("aria2c"); err != nil {
 		return fmt.Errorf("aria2c not found: apt-get install aria2")
@@ -189,25 +220,52 @@ func run() error {
 	}
 	data := make([]byte, *sizeMiB<<20)
 	fill(data)
+	withLuna := slices.Contains(strings.Split(*clients, ","), "luna")
+	if withLuna {
+		// The other flows get the same tarball and piece length as the
+		// Luna flow: the one `luna osimage pack` writes.
+		if b.fe, err = b.startFrontend(ctx, data); err != nil {
+			return fmt.Errorf("the Luna frontend: %w", err)
+		}
+		defer b.fe.close()
+		pk, err := b.fe.pack(ctx, "first")
+		if err != nil {
+			return err
+		}
+		data, b.pieceLen = pk.data, int(pk.pieceLen)
+	}
 	S := float64(len(data)) * 8
 	B, bn := float64(*rate)*1e6, float64(*rate)*1e6 // server link, node link (bit/s)
-	fmt.Printf("swarm: image %d MiB, pieces %d KiB, links %d Mbit/s, seeder %s, %s\n",
-		*sizeMiB, *pieceKiB, *rate, b.seeder, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("swarm: image %.1f MiB (payload %d MiB%s), pieces %d KiB, links %d Mbit/s, seeder of the aria2c and ltorrent-client flows %s, %s\n",
+		float64(len(data))/(1<<20), *sizeMiB, map[bool]string{true: ", tarball of luna osimage pack"}[withLuna], b.pieceLen>>10, *rate, b.seeder, time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("| client | N | T (s) | floor F (s) | T/F | server upload per image | CPU s per node (median, max) | peak RSS per node (median, max) | load |\n|---|---|---|---|---|---|---|---|---|\n")
+	var timelines []string
 	for _, n := range counts {
 		N := float64(n)
 		for _, client := range strings.Split(*clients, ",") {
-			// Kumar-Ross: P2P floor max(S/B, S/b, N*S/(B+N*b)); client-server max(N*S/B, S/b).
+			// Kumar-Ross: the P2P floor max(S/B, S/b, N*S/(B+N*b)) for
+			// every flow; HTTP's own (client-server) floor is max(N*S/B, S/b).
 			f := max(S/B, S/bn, N*S/(B+N*bn))
+			limit := 20*f + 60
 			if client == "http" {
-				f = max(N*S/B, S/bn)
+				limit = 3*max(N*S/B, S/bn) + 60
 			}
-			r, err := b.runSwarm(ctx, client, n, data, time.Duration(20*f*float64(time.Second))+60*time.Second)
+			r, err := b.runSwarm(ctx, client, n, data, time.Duration(limit*float64(time.Second)))
 			if err != nil {
 				return fmt.Errorf("%s, N=%d: %w", client, n, err)
 			}
 			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f, %.2f | %.0f MB, %.0f MB | %s |\n", client, n, r.T.Seconds(), f, r.T.Seconds()/f,
-				float64(r.upload)/float64(len(data))/N, median(r.cpu), slices.Max(r.cpu), median(r.rss)/1e6, slices.Max(r.rss)/1e6, loadavg())
+				float64(r.upload)/float64(r.size)/N, median(r.cpu), slices.Max(r.cpu), median(r.rss)/1e6, slices.Max(r.rss)/1e6, loadavg())
+			if r.timeline != "" {
+				timelines = append(timelines, r.timeline)
+			}
+		}
+	}
+	if len(timelines) > 0 {
+		fmt.Printf("\nluna flow, per-node timeline: seconds from starting the nodes, median / max over the nodes (ltorrent-client -e)\n")
+		fmt.Printf("| timeline | N | start | announce | first peer | first byte | first piece | last byte | verified | T | images from the seeder | images wasted |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, t := range timelines {
+			fmt.Print(t)
 		}
 	}
 	return nil
@@ -246,7 +304,9 @@ func (b *bench) txBytes(ctx context.Context, h int) int64 {
 type result struct {
 	T        time.Duration
 	upload   int64 // bytes the seeder host sent
+	size     int64 // of the image
 	cpu, rss []float64
+	timeline string // the luna flow's summary row
 }
 
 // node is one client process in a host.
@@ -255,8 +315,14 @@ type node struct {
 	work string
 	done chan struct{}
 	at   time.Time // when it had the verified image
+	file string    // the image's name in work
 	mu   sync.Mutex
 	out  bytes.Buffer
+	// events of ltorrent-client -e, by name
+	events map[string]time.Time
+	// from its verified event: bytes received and not used, and bytes
+	// received from the seeder's host
+	wasted, fromServer int64
 }
 
 // writeTorrent makes a torrent of data with a fresh info hash.
@@ -286,14 +352,25 @@ func (b *bench) pieceHashes(data []byte) []byte {
 // start runs client in host number h with work as its directory.
 func (b *bench) start(ctx context.Context, client string, h int, work, torrent string, seed bool) (*node, error) {
 	host := b.lab.Hosts[h]
-	nd := &node{work: work, done: make(chan struct{})}
+	nd := &node{work: work, done: make(chan struct{}), file: "image.tgz", events: map[string]time.Time{}}
 	switch client {
-	case "ltorrent-client":
+	case "ltorrent-client", "luna":
 		every := "60"
 		if b.verbose {
 			every = "1"
 		}
-		nd.cmd = host.Command(ctx, b.bin, "-t", torrent, "-f", filepath.Join(work, "client.pid"), "-d", every, "-s", "300")
+		mi, err := metainfo.LoadFromFile(torrent)
+		if err != nil {
+			return nil, err
+		}
+		info, err := mi.UnmarshalInfo()
+		if err != nil {
+			return nil, err
+		}
+		nd.file = info.Name
+		// As the install script runs it (web seed after 5 s without a
+		// block from a peer), with the events on stderr.
+		nd.cmd = host.Command(ctx, b.bin, "-t", torrent, "-f", filepath.Join(work, "client.pid"), "-d", every, "-s", "300", "-e")
 	case "http-server":
 		self, err := os.Executable()
 		if err != nil {
@@ -328,6 +405,22 @@ func (b *bench) start(ctx context.Context, client string, h int, work, torrent s
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			nd.mu.Lock()
+			if line := sc.Bytes(); bytes.HasPrefix(line, []byte(`{"event"`)) {
+				var e struct {
+					Event  string           `json:"event"`
+					T      int64            `json:"t"`
+					Wasted int64            `json:"wasted"`
+					ByPeer map[string]int64 `json:"by_peer"`
+				}
+				if json.Unmarshal(line, &e) == nil {
+					nd.events[e.Event] = time.UnixMilli(e.T)
+					if e.Event == "verified" {
+						nd.wasted, nd.fromServer = e.Wasted, e.ByPeer[b.lab.Hosts[0].IP.String()]
+					}
+				}
+				nd.mu.Unlock()
+				continue
+			}
 			if nd.at.IsZero() && strings.Contains(sc.Text(), "complete and verified") {
 				nd.at = time.Now()
 			}
@@ -396,22 +489,40 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		return nil, err
 	}
 	defer os.RemoveAll(runDir)
-	if err := os.WriteFile(filepath.Join(seedDir, "image.tgz"), data, 0o644); err != nil {
-		return nil, err
-	}
-	if err := b.writeTorrent(torrent, tag, int64(len(data)), b.pieceHashes(data)); err != nil {
-		return nil, err
-	}
+	var seeder *node
 	seederProg := b.seeder
-	if client == "http" {
-		seederProg = "http-server"
+	if client == "luna" {
+		// A new pack (new info hash) that ltorrent seeds and announces
+		// to lweb's tracker; the nodes get its torrent file.
+		pk, err := b.fe.pack(ctx, tag)
+		if err != nil {
+			return nil, err
+		}
+		data = pk.data
+		t, err := os.ReadFile(pk.torrent)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(torrent, t, 0o644); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := os.WriteFile(filepath.Join(seedDir, "image.tgz"), data, 0o644); err != nil {
+			return nil, err
+		}
+		if err := b.writeTorrent(torrent, tag, int64(len(data)), b.pieceHashes(data)); err != nil {
+			return nil, err
+		}
+		if client == "http" {
+			seederProg = "http-server"
+		}
+		var err error
+		if seeder, err = b.start(ctx, seederProg, 0, seedDir, torrent, true); err != nil {
+			return nil, err
+		}
+		defer func() { seeder.stop() }()
+		time.Sleep(2 * time.Second) // it checks the file and announces
 	}
-	seeder, err := b.start(ctx, seederProg, 0, seedDir, torrent, true)
-	if err != nil {
-		return nil, err
-	}
-	defer seeder.stop()
-	time.Sleep(2 * time.Second) // it checks the file and announces
 	var nodes []*node
 	defer func() {
 		for _, nd := range nodes {
@@ -438,29 +549,33 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		if !faulted && b.txBytes(ctx, 0)-tx0 >= int64(len(data)/2) {
 			faulted = true
 			fmt.Printf("fault %s at %.1f s\n", b.fault, time.Since(t0).Seconds())
-			switch b.fault {
-			case "seeder":
+			var err error
+			switch {
+			case b.fault == "seeder" && client == "luna":
+				err = b.fe.restart(ctx, "ltorrent", 3*time.Second)
+			case b.fault == "tracker" && client == "luna":
+				err = b.fe.restart(ctx, "lweb", 3*time.Second)
+			case b.fault == "seeder":
 				_ = seeder.cmd.Process.Kill()
 				<-seeder.done
 				time.Sleep(3 * time.Second)
-				if seeder, err = b.start(ctx, seederProg, 0, seedDir, torrent, true); err != nil {
-					return nil, err
-				}
-				defer seeder.stop()
-			case "tracker":
+				seeder, err = b.start(ctx, seederProg, 0, seedDir, torrent, true)
+			case b.fault == "tracker":
 				b.srv.Close()
 				time.Sleep(3 * time.Second)
-				l, err := b.lab.Listen(7050)
-				if err != nil {
-					return nil, err
+				var l net.Listener
+				if l, err = b.lab.Listen(7050); err == nil {
+					b.srv = &http.Server{Handler: b.mux}
+					go b.srv.Serve(l)
 				}
-				b.srv = &http.Server{Handler: b.mux}
-				go b.srv.Serve(l)
-			case "node":
+			case b.fault == "node":
 				killed = nodes[0]
 				_ = killed.cmd.Process.Kill()
 				<-killed.done
 				nodes = nodes[1:]
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fault %s: %w", b.fault, err)
 			}
 		}
 		last = time.Time{}
@@ -492,7 +607,7 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r := &result{T: last.Sub(t0), upload: b.txBytes(ctx, 0) - tx0}
+	r := &result{T: last.Sub(t0), upload: b.txBytes(ctx, 0) - tx0, size: int64(len(data))}
 	for _, nd := range nodes {
 		r.rss = append(r.rss, nd.peakRSS())
 	}
@@ -507,7 +622,7 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 	}
 	want := sha1.Sum(data)
 	for i, nd := range nodes {
-		got, err := os.ReadFile(filepath.Join(nd.work, "image.tgz"))
+		got, err := os.ReadFile(filepath.Join(nd.work, nd.file))
 		if err != nil || sha1.Sum(got) != want {
 			return nil, fmt.Errorf("node %d: the image differs (%v)", i+1, err)
 		}
@@ -516,12 +631,56 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		if !killed.finished().IsZero() {
 			return nil, fmt.Errorf("node 1 reported the image although it was killed")
 		}
-		if got, err := os.ReadFile(filepath.Join(killed.work, "image.tgz")); err == nil && sha1.Sum(got) == want {
+		if got, err := os.ReadFile(filepath.Join(killed.work, killed.file)); err == nil && sha1.Sum(got) == want {
 			fmt.Println("fault node: node 1 had the whole image before it was killed")
 		}
 	}
+	if client == "luna" {
+		r.timeline = b.timelineRow(n, t0, nodes, r.T, r.size)
+	}
 	nodes = nil
 	return r, nil
+}
+
+// The events of a node's timeline, in order.
+var phases = []string{"start", "announce", "peer", "first_byte", "first_piece", "last_byte", "verified"}
+
+// timelineRow writes each node's events (seconds from t0) to -timeline
+// and returns the summary row: median / max of each event over the nodes.
+func (b *bench) timelineRow(n int, t0 time.Time, nodes []*node, T time.Duration, size int64) string {
+	at := make([][]float64, len(phases))
+	var fromServer, wasted []float64
+	for i, nd := range nodes {
+		nd.mu.Lock()
+		fromServer = append(fromServer, float64(nd.fromServer)/float64(size))
+		wasted = append(wasted, float64(nd.wasted)/float64(size))
+		row := []string{strconv.Itoa(n), strconv.Itoa(i + 1)}
+		for k, ph := range phases {
+			if t, ok := nd.events[ph]; ok {
+				s := t.Sub(t0).Seconds()
+				at[k] = append(at[k], s)
+				row = append(row, fmt.Sprintf("%.3f", s))
+			} else {
+				row = append(row, "")
+			}
+		}
+		nd.mu.Unlock()
+		if b.timeline != nil {
+			fmt.Fprintln(b.timeline, strings.Join(append(row, fmt.Sprintf("%.3f", T.Seconds()),
+				fmt.Sprintf("%.3f", fromServer[i]), fmt.Sprintf("%.3f", wasted[i])), "\t"))
+		}
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "| luna timeline | %d |", n)
+	for _, v := range at {
+		if len(v) == 0 {
+			sb.WriteString(" - |")
+			continue
+		}
+		fmt.Fprintf(&sb, " %.2f / %.2f |", median(v), slices.Max(v))
+	}
+	fmt.Fprintf(&sb, " %.2f | %.2f / %.2f | %.2f / %.2f |\n", T.Seconds(), median(fromServer), slices.Max(fromServer), median(wasted), slices.Max(wasted))
+	return sb.String()
 }
 
 // rss: one node downloads a 1 GiB image from the seeder over an
@@ -531,6 +690,9 @@ func (b *bench) rss(ctx context.Context, clients []string) error {
 	fill(data)
 	fmt.Printf("swarm -rss1g: 1 GiB image, pieces %d KiB, seeder %s, %s\n", b.pieceLen>>10, b.seeder, time.Now().UTC().Format(time.RFC3339))
 	for _, client := range clients {
+		if client == "luna" {
+			client = "ltorrent-client" // the same node client, from the -seeder
+		}
 		r, err := b.runSwarm(ctx, client, 1, data, 10*time.Minute)
 		if err != nil {
 			return fmt.Errorf("%s: %w", client, err)

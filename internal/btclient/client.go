@@ -109,6 +109,7 @@ type client struct {
 	rng         *rand.Rand
 	started     time.Time // when Run began
 	events      eventLog
+	recvFrom    map[netip.Addr]int64 // payload bytes received, by peer address
 }
 
 type peerAddr struct {
@@ -207,7 +208,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	c.file.Sync()
-	c.event(EventVerified, time.Time{}, nil)
+	c.mu.Lock()
+	from := map[string]int64{}
+	for a, n := range c.recvFrom {
+		from[a.String()] = n
+	}
+	c.mu.Unlock()
+	c.event(EventVerified, time.Time{}, map[string]any{"downloaded": c.downloaded.Load(), "wasted": c.wasted.Load(), "by_peer": from})
 	c.progressLine(&last, &lastAt)
 	fmt.Fprintf(c.out, "ltorrent-client: complete and verified: %s (%d bytes in %.1f s)\n", c.path, c.length, time.Since(start).Seconds())
 	if cfg.CompletedHook != nil {
@@ -295,6 +302,7 @@ func newClient(cfg Config) (*client, error) {
 	c.peers = map[*peer]struct{}{}
 	c.known = map[string]*peerAddr{}
 	c.banned = map[netip.Addr]int{}
+	c.recvFrom = map[netip.Addr]int64{}
 	c.completed = make(chan struct{})
 	c.wakeWebSeed = make(chan struct{}, 1)
 	c.wakeAnn = make(chan struct{}, 1)
@@ -513,6 +521,7 @@ func (c *client) finishPiece(ap *activePiece) {
 	c.have.set(ap.index)
 	c.haveCount++
 	c.lastPiece = time.Now()
+	c.event(EventFirstPiece, c.lastPiece, map[string]any{"piece": ap.index})
 	have := pp.Message{Type: pp.Have, Index: pp.Integer(ap.index)}.MustMarshalBinary()
 	for p := range c.peers {
 		if p.has.get(ap.index) {

@@ -70,7 +70,7 @@ func TestDownloadFromAria2c(t *testing.T) {
 		return strings.Contains(c.out.String(), "complete and verified")
 	}, func() string { return c.out.String() + "\naria2c:\n" + seeder.out.String() })
 	checkFile(t, filepath.Join(leechDir, "image.tgz"), data, c.out.String())
-	checkEvents(t, c.out.String(), "127.0.0.1:"+strconv.Itoa(seedPort))
+	checkEvents(t, c.out.String(), "127.0.0.1:"+strconv.Itoa(seedPort), int64(len(data)))
 	if tr.seedBytes.Load() != 0 {
 		t.Errorf("the web seed was used")
 	}
@@ -97,22 +97,26 @@ func TestDownloadFromAria2c(t *testing.T) {
 // checkEvents checks the -e lines in out: each event once, in the order
 // of a download, with times that do not go back, the first peer and the
 // first block from the seeder.
-func checkEvents(t *testing.T, out, seeder string) {
+func checkEvents(t *testing.T, out, seeder string, size int64) {
 	t.Helper()
-	want := []string{EventStart, EventAnnounce, EventPeer, EventFirstByte, EventLastByte, EventVerified}
+	want := []string{EventStart, EventAnnounce, EventPeer, EventFirstByte, EventFirstPiece, EventLastByte, EventVerified}
 	var got []string
 	var last float64
 	for _, line := range strings.Split(out, "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue
 		}
+		if !strings.HasPrefix(line, `{"event":`) {
+			t.Errorf("event line %q: want \"event\" first", line)
+		}
 		var e struct {
-			Event string  `json:"event"`
-			T     int64   `json:"t"`
-			S     float64 `json:"s"`
-			Addr  string  `json:"addr"`
-			From  string  `json:"from"`
-			Peers *int    `json:"peers"`
+			Event  string           `json:"event"`
+			T      int64            `json:"t"`
+			S      float64          `json:"s"`
+			Addr   string           `json:"addr"`
+			From   string           `json:"from"`
+			Peers  *int             `json:"peers"`
+			ByPeer map[string]int64 `json:"by_peer"`
 		}
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("event line %q: %v", line, err)
@@ -134,6 +138,10 @@ func checkEvents(t *testing.T, out, seeder string) {
 		case EventFirstByte:
 			if e.From != seeder {
 				t.Errorf("first_byte event %q: want from %s", line, seeder)
+			}
+		case EventVerified:
+			if e.ByPeer["127.0.0.1"] != size {
+				t.Errorf("verified event %q: want by_peer 127.0.0.1 = %d", line, size)
 			}
 		}
 	}

@@ -46,7 +46,7 @@ or SIGINT.
   -s SECONDS  give up after this long without any progress (default 120)
   -T SECONDS  give up if the download takes longer (default 0: no limit)
   -e          write the download's events (start, announce, peer, first_byte,
-              last_byte, verified) as JSON lines on stderr
+              first_piece, last_byte, verified) as JSON lines on stderr
   -h          this help
 
 Exit status: 0 after seeding when stopped by SIGTERM/SIGINT, 1 on a fatal

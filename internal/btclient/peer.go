@@ -300,8 +300,14 @@ func (c *client) pickBlock(p *peer) (*activePiece, int) {
 		ap.cursor = 1
 		return ap, 0
 	}
-	// Nothing to start from this peer (at the end, nothing left at all):
-	// duplicate a missing block, at most twice in flight.
+	// Nothing to start from this peer. In the end game (nothing left to
+	// start and at most one piece's worth of blocks missing), duplicate
+	// a missing block, at most twice in flight. Earlier, when a small
+	// image has every piece in progress at once, duplicates would only
+	// waste the links: blocks arrive twice and one copy is dropped.
+	if c.unstarted > 0 || c.missingBlocks() > max(64, int(c.pieceLen/blockSize)) {
+		return nil, 0
+	}
 	for _, ap := range c.active {
 		if ap.webSeed || ap.verify || !p.has.get(ap.index) {
 			continue
@@ -317,6 +323,16 @@ func (c *client) pickBlock(p *peer) (*activePiece, int) {
 		}
 	}
 	return nil, 0
+}
+
+// missingBlocks counts the blocks of pieces in progress that are not
+// in yet; the caller holds mu.
+func (c *client) missingBlocks() int {
+	n := 0
+	for _, ap := range c.active {
+		n += ap.nblocks - ap.done
+	}
+	return n
 }
 
 // readLoop reads and handles messages until the connection fails.
@@ -514,6 +530,7 @@ func (p *peer) receiveBlock(index, begin uint32, n int, r io.Reader) error {
 	}
 	c.downloaded.Add(int64(n))
 	p.recvBytes += int64(n)
+	c.recvFrom[p.ip] += int64(n)
 	c.lastBlock = now
 	if ap.reqs[b] > 0 { // end game: others were asked for it too
 		for q := range c.peers {
