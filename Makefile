@@ -80,17 +80,36 @@ LPOWERBENCHFLAGS ?= -n 1000 -sample 50
 bench-lpower: build
 	$(GO) run ./bench/lpower $(LPOWERBENCHFLAGS)
 
+# The man pages (section 8) from the programs' cobra trees, into
+# $(BUILDDIR)/man (internal/manpage; docs/packaging.md). Their date is
+# SOURCE_DATE_EPOCH, else the last commit's, else today.
+BUILDDIR ?= build
+.PHONY: man
+man:
+	rm -rf $(BUILDDIR)/man
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
+		$(GO) run ./internal/manpage/genman -version $(VERSION) $(BUILDDIR)/man
+
 # The server install: binaries into $(SBINDIR), the systemd units (their
-# ExecStart rewritten to $(SBINDIR)), and a sample $(SYSCONFDIR)/luna.conf
-# (mode 0600, never overwritten). Staged installs: make install DESTDIR=/tmp/x.
+# ExecStart rewritten to $(SBINDIR)), a sample $(SYSCONFDIR)/luna.conf
+# (mode 0600, never overwritten), the man pages into $(MANDIR) and luna's
+# bash and zsh completion. Staged installs: make install DESTDIR=/tmp/x.
 # The dracut module and ltorrent-client go into images: make install-initrd.
-PREFIX     ?= /usr/local
-SBINDIR    ?= $(PREFIX)/sbin
-SYSCONFDIR ?= /etc
-UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SERVERBINS := luna lunadb lweb lpower lchroot ltorrent
-install: build
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man/man8
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+SERVERBINS  := luna lunadb lweb lpower lchroot ltorrent
+install: build man
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 $(BUILDDIR)/man/*.8 $(DESTDIR)$(MANDIR)/
+	bin/luna completion bash > $(DESTDIR)$(BASHCOMPDIR)/luna
+	bin/luna completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_luna
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/luna $(DESTDIR)$(ZSHCOMPDIR)/_luna
 	install -m 0755 $(addprefix bin/,$(SERVERBINS)) $(DESTDIR)$(SBINDIR)/
 	for u in contrib/systemd/*.service; do \
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
@@ -155,4 +174,4 @@ e2e-vm: build
 	./scripts/e2e-vm.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin $(BUILDDIR)

@@ -1,6 +1,7 @@
-// Package systemd_test checks `make install`: what it puts where, that the
-// sample /etc/luna.conf is 0600 and never overwritten, and that
-// systemd-analyze verify accepts the installed units.
+// Package systemd_test checks `make install`: what it puts where (binaries,
+// units, man pages, completion scripts), that the sample /etc/luna.conf is
+// 0600 and never overwritten, and that systemd-analyze verify accepts the
+// installed units.
 package systemd_test
 
 import (
@@ -57,6 +58,26 @@ func TestMakeInstall(t *testing.T) {
 		}
 	}
 	run(t, "systemd-analyze", append([]string{"verify"}, units...)...)
+
+	// Man pages (make man) and luna's completion scripts.
+	for _, page := range []string{"luna", "luna-node-change", "lweb", "ltorrent", "lpower", "lunadb"} {
+		fi, err := os.Stat(filepath.Join(prefix, "share/man/man8", page+".8"))
+		if err != nil || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("man8/%s.8: %v %v", page, fi, err)
+		}
+	}
+	for file, want := range map[string]string{
+		"share/bash-completion/completions/luna": "complete -o default -F __start_luna luna",
+		"share/zsh/site-functions/_luna":         "#compdef luna",
+	} {
+		fi, err := os.Stat(filepath.Join(prefix, file))
+		if err != nil || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: %v %v", file, fi, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(prefix, file)); !strings.Contains(string(b), want) {
+			t.Fatalf("%s does not contain %q", file, want)
+		}
+	}
 
 	// A second install keeps an edited luna.conf.
 	if err := os.WriteFile(conf, []byte("# edited\n"), 0o600); err != nil {

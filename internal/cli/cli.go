@@ -521,3 +521,10 @@ func (a *app) textOpt(ctx context.Context, cmd *cobra.Command, flag, old string)
 	}
 	return &v, nil
 }
+
+// Command is luna's command tree with its options and help, attached to no
+// streams: what internal/manpage documents.
+func Command() *cobra.Command {
+	a := &app{io: IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, Getenv: os.Getenv}}
+	return a.newRoot()
+}

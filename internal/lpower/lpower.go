@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -50,6 +51,38 @@ type usageError struct{ error }
 
 // Main runs lpower with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd, res := newCommand(stdout, stderr, getenv)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	switch {
+	case err != nil: // cobra's own errors are bad command lines too
+		fmt.Fprintf(stderr, "lpower: error: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "usage: %s\n", cmd.UseLine())
+		return exitUsage
+	case res.err != nil:
+		fmt.Fprintf(stderr, "lpower: error: %s\n", oneLine(res.err.Error()))
+		return exitFailed
+	case res.failed:
+		return exitFailed
+	}
+	return exitOK
+}
+
+// Command is lpower's command tree with its options and help, attached to
+// no streams: what internal/manpage documents.
+func Command() *cobra.Command {
+	cmd, _ := newCommand(io.Discard, io.Discard, os.Getenv)
+	return cmd
+}
+
+// outcome is what a run of lpower's command found: a node or group that
+// failed, or an error that stopped it.
+type outcome struct {
+	failed bool
+	err    error
+}
+
+func newCommand(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Command, *outcome) {
 	o := Options{}
 	var hosts string
 	var action power.Action
@@ -57,8 +90,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	for i, a := range power.Actions {
 		names[i] = string(a)
 	}
-	var runErr error
-	failed := false
+	res := &outcome{}
 	cmd := &cobra.Command{
 		Use:   "lpower [hosts] [--groups/-g GROUPS] [--interface/-i IFNAME] {" + strings.Join(names, ",") + "}",
 		Short: "BMC power management: IPMI v2.0 power control of nodes and groups",
@@ -98,15 +130,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			if o.Port < 1 || o.Port > 65535 {
 				return usageError{fmt.Errorf("--port %d is not a UDP port", o.Port)}
 			}
-			failed, runErr = run(cmd.Context(), o, hosts, action, cmd.OutOrStdout(), stderr, getenv)
+			res.failed, res.err = run(cmd.Context(), o, hosts, action, cmd.OutOrStdout(), stderr, getenv)
 			var usage usageError
-			if errors.As(runErr, &usage) {
-				return runErr
+			if errors.As(res.err, &usage) {
+				return res.err
 			}
 			return nil
 		},
 	}
-	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	f := cmd.Flags()
@@ -117,19 +148,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	f.IntVarP(&o.CipherSuite, "cipher-suite", "C", power.DefaultCipherSuite, "RMCP+ cipher suite, as ipmitool -C (3: SHA1/AES-128; 17: SHA256/AES-128)")
 	f.IntVar(&o.Port, "port", power.DefaultPort, "UDP port of the BMCs")
 	_ = f.MarkHidden("port")
-	err := cmd.ExecuteContext(ctx)
-	switch {
-	case err != nil: // cobra's own errors are bad command lines too
-		fmt.Fprintf(stderr, "lpower: error: %s\n", oneLine(err.Error()))
-		fmt.Fprintf(stderr, "usage: %s\n", cmd.UseLine())
-		return exitUsage
-	case runErr != nil:
-		fmt.Fprintf(stderr, "lpower: error: %s\n", oneLine(runErr.Error()))
-		return exitFailed
-	case failed:
-		return exitFailed
-	}
-	return exitOK
+	return cmd, res
 }
 
 // run drives the BMCs and prints one line per node; it reports whether any

@@ -24,6 +24,20 @@ import (
 //	ltorrent reload    send SIGHUP to the running ltorrent (pidfile)
 //	ltorrent stop      send SIGTERM to it and wait until it exited
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, hup <-chan os.Signal) int {
+	root := newCommand(stdout, stderr, getenv, hup)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "ltorrent: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Command is ltorrent's command tree with its options and help, attached
+// to no streams: what internal/manpage documents.
+func Command() *cobra.Command { return newCommand(io.Discard, io.Discard, os.Getenv, nil) }
+
+func newCommand(stdout, stderr io.Writer, getenv func(string) string, hup <-chan os.Signal) *cobra.Command {
 	var verbose bool
 	var pidfile string
 	var wait time.Duration
@@ -114,14 +128,9 @@ logs to stderr; SIGHUP re-reads the directory and the osimages at once.`,
 	}
 	stop.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for ltorrent to exit")
 	root.AddCommand(start, reload, stop)
-	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "ltorrent: %v\n", err)
-		return 1
-	}
-	return 0
+	return root
 }
 
 var errNotRunning = errors.New("ltorrent is not running")

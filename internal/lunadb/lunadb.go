@@ -15,6 +15,20 @@ import (
 // Main runs lunadb until ctx ends (cmd/lunadb cancels it on SIGINT or
 // SIGTERM) and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newCommand(stdout, stderr)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "lunadb: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Command is lunadb's command tree with its options and help, attached to
+// no streams: what internal/manpage documents.
+func Command() *cobra.Command { return newCommand(io.Discard, io.Discard) }
+
+func newCommand(stdout, stderr io.Writer) *cobra.Command {
 	var listen, dataDir string
 	var verbose bool
 	var logLevel string
@@ -44,16 +58,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return srv.Stop()
 		},
 	}
-	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/luna/db", "directory holding the SQLite database files")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log FerretDB's informational messages (--log-level info)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "least level logged: debug (every error response sent to a client), info, warn or error")
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "lunadb: %v\n", err)
-		return 1
-	}
-	return 0
+	return cmd
 }

@@ -54,6 +54,20 @@ type Config struct {
 // its settings again. A startup error (database, busy port, unusable
 // certificate) is one line on stderr and exit code 1.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, reload <-chan os.Signal) int {
+	cmd := newCommand(stdout, stderr, getenv, reload)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "lweb: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Command is lweb's command tree with its options and help, attached to
+// no streams: what internal/manpage documents.
+func Command() *cobra.Command { return newCommand(io.Discard, io.Discard, os.Getenv, nil) }
+
+func newCommand(stdout, stderr io.Writer, getenv func(string) string, reload <-chan os.Signal) *cobra.Command {
 	var o Options
 	cmd := &cobra.Command{
 		Use:           "lweb",
@@ -72,7 +86,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			return Run(cmd.Context(), Config{Options: o, Log: log, Getenv: getenv, Reload: reload})
 		},
 	}
-	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	f := cmd.Flags()
@@ -82,11 +95,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	f.StringVar(&o.TFTP, "tftp", ":69", `UDP address of the built-in TFTP server ("off": none)`)
 	f.StringVar(&o.TFTPRoot, "tftp-root", "/tftpboot", "directory the TFTP server serves the iPXE binaries from")
 	f.DurationVar(&o.MenuTimeout, "menu-timeout", 10*time.Second, "time the iPXE menu waits before asking the server")
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "lweb: %v\n", err)
-		return 1
-	}
-	return 0
+	return cmd
 }
 
 // Run serves until ctx ends, in the shape of internal/daemon: it reads the
