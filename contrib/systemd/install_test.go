@@ -60,7 +60,7 @@ func TestMakeInstall(t *testing.T) {
 	run(t, "systemd-analyze", append([]string{"verify"}, units...)...)
 
 	// Man pages (make man) and luna's completion scripts.
-	for _, page := range []string{"luna", "luna-node-change", "lweb", "ltorrent", "lpower", "lunadb"} {
+	for _, page := range []string{"luna", "luna-node-change", "lweb", "ltorrent", "lpower", "lchroot", "lunadb"} {
 		fi, err := os.Stat(filepath.Join(prefix, "share/man/man8", page+".8"))
 		if err != nil || fi.Mode().Perm() != 0o644 {
 			t.Fatalf("man8/%s.8: %v %v", page, fi, err)

@@ -26,7 +26,7 @@ func TestPages(t *testing.T) {
 	if err := Write(dir, "Luna test", time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"luna", "lweb", "ltorrent", "lpower", "lunadb"} {
+	for _, want := range []string{"luna", "lweb", "ltorrent", "lpower", "lchroot", "lunadb"} {
 		if _, err := os.Stat(filepath.Join(dir, want+".8")); err != nil {
 			t.Errorf("no page for %s: %v", want, err)
 		}
