@@ -15,22 +15,6 @@ func (a *app) bmcsetupCmd() *cobra.Command {
 		a.renameCmd(luna.BMCSetups, luna.ObjectName), a.bmcsetupDelete())
 }
 
-// BMCSetupView is a bmcsetup in -o json.
-type bmcsetupView struct {
-	Name        string `json:"name"`
-	User        string `json:"user"`
-	Password    string `json:"password"`
-	UserID      int    `json:"userid"`
-	NetChannel  int    `json:"netchannel"`
-	MgmtChannel int    `json:"mgmtchannel"`
-	Comment     string `json:"comment"`
-}
-
-func toBMCView(b luna.BMCSetup) bmcsetupView {
-	return bmcsetupView{Name: b.Name, User: b.User, Password: b.Password, UserID: b.UserID,
-		NetChannel: b.NetChannel, MgmtChannel: b.MgmtChannel, Comment: b.Comment}
-}
-
 func (a *app) bmcsetupList() *cobra.Command {
 	cmd := noArgs(verb("list", "List BMC configurations"))
 	outputFlag(cmd)
@@ -39,14 +23,12 @@ func (a *app) bmcsetupList() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		all, err := s.ListBMCSetups(ctx)
+		views, err := s.BMCSetupViews(ctx)
 		if err != nil {
 			return err
 		}
-		views := []bmcsetupView{}
 		var rows [][]string
-		for _, b := range all {
-			views = append(views, toBMCView(b))
+		for _, b := range views {
 			rows = append(rows, []string{b.Name, b.User, b.Password})
 		}
 		if js {
@@ -75,15 +57,16 @@ func (a *app) bmcsetupShow() *cobra.Command {
 			}
 			return a.println(raw)
 		}
-		b, err := s.BMCSetup(ctx, name)
+		views, err := s.BMCSetupViews(ctx, name)
 		if err != nil {
 			return err
 		}
+		b := views[0]
 		switch {
 		case boolOpt(cmd, "comment"):
 			return a.println(b.Comment)
 		case js:
-			return a.printJSON(toBMCView(*b))
+			return a.printJSON(b)
 		}
 		return a.printShow(b.Name, map[string]string{
 			"mgmtchannel": strconv.Itoa(b.MgmtChannel), "netchannel": strconv.Itoa(b.NetChannel),
@@ -130,11 +113,11 @@ func (a *app) bmcsetupChange() *cobra.Command {
 			if err := s.Guard(ctx); err != nil { // before an editor opens
 				return err
 			}
-			b, err := s.BMCSetup(ctx, name)
+			old, err := s.Text(ctx, luna.BMCSetups, name, luna.TextComment)
 			if err != nil {
 				return err
 			}
-			if o.Comment, err = a.textOpt(ctx, cmd, "comment", b.Comment); err != nil {
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", old); err != nil {
 				return err
 			}
 		}

@@ -37,16 +37,8 @@ func (a *app) clusterInit() *cobra.Command {
 	return cmd
 }
 
-// orDefault is v, or def when v is not set (0).
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
 // clusterFields are the rows of `cluster show`, empty values as "-".
-func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *luna.Cluster) map[string]string {
+func (a *app) clusterFields(c *luna.ClusterView) map[string]string {
 	itoa := strconv.Itoa
 	m := map[string]string{
 		"nodeprefix": c.NodePrefix, "nodedigits": itoa(c.NodeDigits), "user": c.User, "path": c.Path,
@@ -58,14 +50,12 @@ func (a *app) clusterFields(ctx context.Context, s *luna.Service, c *luna.Cluste
 		"tracker_min_interval": itoa(c.TrackerMinInterval), "tracker_maxpeers": itoa(c.TrackerMaxPeers),
 		"torrent_listen_port_min": itoa(c.TorrentListenPortMin), "torrent_listen_port_max": itoa(c.TorrentListenPortMax),
 		"torrent_pidfile": c.TorrentPidfile, "lweb_num_proc": itoa(c.LwebNumProc), "lweb_pidfile": c.LwebPidfile,
-		"torrent_soft_timeout": itoa(orDefault(c.TorrentSoftTimeout, int(luna.DefaultTorrentSoftTimeout.Seconds()))),
-		"torrent_hard_timeout": itoa(orDefault(c.TorrentHardTimeout, int(luna.DefaultTorrentHardTimeout.Seconds()))),
-		"named_include_file":   c.NamedIncludeFile, "named_zone_dir": c.NamedZoneDir,
+		"torrent_soft_timeout": itoa(c.TorrentSoftTimeout), "torrent_hard_timeout": itoa(c.TorrentHardTimeout),
+		"named_include_file": c.NamedIncludeFile, "named_zone_dir": c.NamedZoneDir,
 	}
-	dhcp, start, end := s.DHCPRange(ctx, c)
-	m["dhcp_net"], m["dhcp_range_start"], m["dhcp_range_end"] = dhcp, start, end
-	if dhcp != "" {
-		m["dhcp_net"] = "[" + dhcp + "]"
+	m["dhcp_net"], m["dhcp_range_start"], m["dhcp_range_end"] = c.DHCPNet, c.DHCPRangeStart, c.DHCPRangeEnd
+	if c.DHCPNet != "" {
+		m["dhcp_net"] = "[" + c.DHCPNet + "]"
 	}
 	for k, v := range m {
 		m[k] = dash(v)
@@ -83,7 +73,7 @@ func (a *app) clusterShow() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		c, err := s.Cluster(ctx)
+		c, err := s.ClusterView(ctx)
 		if err != nil {
 			return err
 		}
@@ -97,7 +87,7 @@ func (a *app) clusterShow() *cobra.Command {
 		case boolOpt(cmd, "comment"):
 			return a.println(c.Comment)
 		}
-		fields := a.clusterFields(ctx, s, c)
+		fields := a.clusterFields(c)
 		if js {
 			obj := map[string]any{"name": c.Name, "comment": c.Comment}
 			for k, v := range fields {
@@ -106,7 +96,7 @@ func (a *app) clusterShow() *cobra.Command {
 					obj[k] = ""
 				}
 			}
-			obj["dhcp_net"], _, _ = s.DHCPRange(ctx, c)
+			obj["dhcp_net"] = c.DHCPNet
 			for _, k := range []string{"nodedigits", "debug", "frontend_port", "server_port", "tracker_interval",
 				"tracker_min_interval", "tracker_maxpeers", "torrent_listen_port_min", "torrent_listen_port_max", "lweb_num_proc",
 				"torrent_soft_timeout", "torrent_hard_timeout"} {
@@ -180,11 +170,11 @@ func (a *app) clusterChange() *cobra.Command {
 			if err := s.Guard(ctx); err != nil { // before an editor opens
 				return err
 			}
-			c, err := s.Cluster(ctx)
+			old, err := s.Text(ctx, luna.Clusters, luna.ClusterName, luna.TextComment)
 			if err != nil {
 				return err
 			}
-			if o.Comment, err = a.textOpt(ctx, cmd, "comment", c.Comment); err != nil {
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", old); err != nil {
 				return err
 			}
 		}

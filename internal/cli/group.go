@@ -235,8 +235,7 @@ func (a *app) groupChange() *cobra.Command {
 		if len(texts) > 1 || (len(texts) == 1 && ifName != nil) {
 			return luna.Failf("Only one element can be edited")
 		}
-		g, err := s.Group(ctx, name)
-		if err != nil {
+		if err := s.Exists(ctx, luna.Groups, name); err != nil {
 			return err
 		}
 		if ifName != nil {
@@ -256,11 +255,9 @@ func (a *app) groupChange() *cobra.Command {
 				return luna.Failf("Only one action for an interface can be given")
 			}
 			if boolOpt(cmd, "edit") {
-				old := ""
-				for _, ifc := range g.Interfaces {
-					if ifc.Name == *ifName {
-						old = ifc.Params
-					}
+				old, err := s.InterfaceParams(ctx, name, *ifName)
+				if err != nil {
+					return err
 				}
 				v, err := a.editText(ctx, old)
 				if err != nil {
@@ -279,8 +276,10 @@ func (a *app) groupChange() *cobra.Command {
 		o := luna.GroupChange{OSImage: strOpt(cmd, "osimage"), Domain: strOpt(cmd, "domain"),
 			BMCSetup: strOpt(cmd, "bmcsetup"), TorrentIf: strOpt(cmd, "torrent_if")}
 		if len(texts) == 1 {
-			old := map[string]string{"prescript": g.PreScript, "postscript": g.PostScript,
-				"partscript": g.PartScript, "comment": g.Comment}[texts[0]]
+			old, err := s.Text(ctx, luna.Groups, name, texts[0]) // prescript, postscript, partscript or comment
+			if err != nil {
+				return err
+			}
 			v, err := a.editText(ctx, old)
 			if err != nil {
 				return err

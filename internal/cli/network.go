@@ -51,11 +51,7 @@ func (a *app) networkShow() *cobra.Command {
 		case boolOpt(cmd, "comment"):
 			return a.println(v.Comment)
 		case boolOpt(cmd, "reservedips"):
-			n, err := s.Network(ctx, name)
-			if err != nil {
-				return err
-			}
-			hosts, err := s.HostsIn(ctx, n)
+			hosts, err := s.NetworkHosts(ctx, name)
 			if err != nil {
 				return err
 			}
@@ -137,11 +133,10 @@ func (a *app) networkChange() *cobra.Command {
 			if err := s.Guard(ctx); err != nil { // before an editor opens
 				return err
 			}
-			n, err := s.Network(ctx, name)
+			old, err := s.Text(ctx, luna.Networks, name, texts[0]) // include, rev_include or comment
 			if err != nil {
 				return err
 			}
-			old := map[string]string{"include": n.Include, "rev_include": n.RevInclude, "comment": n.Comment}[texts[0]]
 			v, err := a.editText(ctx, old)
 			if err != nil {
 				return err

@@ -271,11 +271,11 @@ func (a *app) nodeChange() *cobra.Command {
 			return luna.Errorf("One --mac or --interface address cannot be given to %d nodes", len(names))
 		}
 		if boolOpt(cmd, "comment") {
-			nd, err := s.Node(ctx, names[0])
+			old, err := s.Text(ctx, luna.Nodes, names[0], luna.TextComment)
 			if err != nil {
 				return err
 			}
-			if o.Comment, err = a.textOpt(ctx, cmd, "comment", nd.Comment); err != nil {
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", old); err != nil {
 				return err
 			}
 		}
@@ -300,7 +300,7 @@ func (a *app) nodeDelete() *cobra.Command {
 // printScript prints what lweb would serve the node: its iPXE boot script
 // (with the token of its current boot, if any) or its install script.
 func (a *app) printScript(ctx context.Context, s *luna.Service, name, which string) error {
-	c, err := s.Cluster(ctx)
+	c, err := s.ClusterView(ctx)
 	if err != nil {
 		return err
 	}

@@ -167,14 +167,18 @@ func (a *app) osimageChange() *cobra.Command {
 			DracutModules: strOpt(cmd, "dracutmodules"), KernModules: strOpt(cmd, "kernmodules"),
 			Path: strOpt(cmd, "path"), GrabFilesystems: strOpt(cmd, "grab_filesystems")}
 		if boolOpt(cmd, "grab_exclude_list") || boolOpt(cmd, "comment") {
-			img, err := s.OSImage(ctx, name)
+			excl, err := s.Text(ctx, luna.OSImages, name, luna.TextGrabExcludeList)
 			if err != nil {
 				return err
 			}
-			if o.GrabExcludeList, err = a.textOpt(ctx, cmd, "grab_exclude_list", img.GrabExcludeList); err != nil {
+			comment, err := s.Text(ctx, luna.OSImages, name, luna.TextComment)
+			if err != nil {
 				return err
 			}
-			if o.Comment, err = a.textOpt(ctx, cmd, "comment", img.Comment); err != nil {
+			if o.GrabExcludeList, err = a.textOpt(ctx, cmd, "grab_exclude_list", excl); err != nil {
+				return err
+			}
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", comment); err != nil {
 				return err
 			}
 		}

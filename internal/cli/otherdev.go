@@ -94,11 +94,11 @@ func (a *app) otherdevChange() *cobra.Command {
 			if err := s.Guard(ctx); err != nil { // before an editor opens
 				return err
 			}
-			d, err := s.OtherDev(ctx, names[0])
+			old, err := s.Text(ctx, luna.OtherDevs, names[0], luna.TextComment)
 			if err != nil {
 				return err
 			}
-			if comment, err = a.textOpt(ctx, cmd, "comment", d.Comment); err != nil {
+			if comment, err = a.textOpt(ctx, cmd, "comment", old); err != nil {
 				return err
 			}
 		}
@@ -116,7 +116,7 @@ func (a *app) otherdevDelete() *cobra.Command {
 			return err
 		}
 		for _, n := range names {
-			if _, err := s.OtherDev(ctx, n); err != nil {
+			if err := s.Exists(ctx, luna.OtherDevs, n); err != nil {
 				return err
 			}
 		}

@@ -101,11 +101,11 @@ func (a *app) switchChange() *cobra.Command {
 			if err := s.Guard(ctx); err != nil { // before an editor opens
 				return err
 			}
-			sw, err := s.Switch(ctx, names[0])
+			old, err := s.Text(ctx, luna.Switches, names[0], luna.TextComment)
 			if err != nil {
 				return err
 			}
-			if o.Comment, err = a.textOpt(ctx, cmd, "comment", sw.Comment); err != nil {
+			if o.Comment, err = a.textOpt(ctx, cmd, "comment", old); err != nil {
 				return err
 			}
 		}
@@ -123,7 +123,7 @@ func (a *app) switchDelete() *cobra.Command {
 			return err
 		}
 		for _, n := range names { // every name must exist before any is deleted
-			if _, err := s.Switch(ctx, n); err != nil {
+			if err := s.Exists(ctx, luna.Switches, n); err != nil {
 				return err
 			}
 		}

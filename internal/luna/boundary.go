@@ -13,6 +13,19 @@ import (
 // What the CLI and the daemons see of the stored objects. They name object
 // types and read object documents through package luna only; the store
 // stays private to the Service (Service.st).
+//
+// The CLI holds luna's own types only (ClusterView, BMCSetupView, the
+// *View types of each object, Text for the fields it edits):
+// cli.TestNoStoreTypes type-checks internal/cli and fails on any
+// expression whose type is declared in internal/store, aliases included.
+// The aliases below stay for the daemons, which handle the stored records
+// themselves and no rule of their own: lweb keeps the cluster settings and
+// node documents in its boot cache (Cluster, Node) and batches status
+// records (StatusUpdate, NodeStatus); lweb, the tracker and the MAC
+// updater key their maps by document id (ID); the MAC updater writes
+// LearnedMAC records and the tracker TrackerPeer records and ScrapeCount
+// answers. These records carry no rule of the domain layer; a type of
+// luna's own would be a field-for-field copy of each.
 
 // Object types, as `luna <object>` and error messages name them.
 const (
@@ -31,25 +44,17 @@ type (
 	Cluster      = store.Cluster
 	Node         = store.Node
 	NodeStatus   = store.NodeStatus
-	BMCSetup     = store.BMCSetup
 	ID           = store.ID
 	StatusUpdate = store.StatusUpdate
 	LearnedMAC   = store.LearnedMAC
 )
 
 // OpenOption changes how Open connects.
-type OpenOption = store.Option
+type OpenOption struct{ opt store.Option }
 
 // WithCommandLog logs every database command with its duration on log at
 // debug level (`luna --debug`).
-func WithCommandLog(log *slog.Logger) OpenOption { return store.WithCommandLog(log) }
-
-// ListBMCSetups returns every bmcsetup.
-func (s *Service) ListBMCSetups(ctx context.Context) ([]BMCSetup, error) {
-	var all []BMCSetup
-	err := s.st.List(ctx, store.BMCSetups, &all)
-	return all, err
-}
+func WithCommandLog(log *slog.Logger) OpenOption { return OpenOption{store.WithCommandLog(log)} }
 
 // ChangeMarker is a value that changes after every change of an object
 // (not of statuses, tracker peers or learned MACs): lweb polls it to know

@@ -15,7 +15,11 @@ import (
 // server, and returns a Service on it. Close releases the connection.
 // Programs that only need the domain layer (lpower) open it this way.
 func Open(ctx context.Context, cfg config.Config, timeout time.Duration, opts ...OpenOption) (*Service, error) {
-	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout, opts...)
+	var sopts []store.Option
+	for _, o := range opts {
+		sopts = append(sopts, o.opt)
+	}
+	st, err := store.Open(ctx, cfg.URI(), cfg.Database, cfg.Target(), timeout, sopts...)
 	if err != nil {
 		return nil, err
 	}
