@@ -51,7 +51,7 @@ func DNSLabel(name string) string {
 // DNSConfig gathers the zones' contents: every network with its nodes
 // (<node>-<ifname> where the node's group has several interfaces on the
 // network, spec §7.4), switches, other devices and the name server. Nodes
-// come from one snapshot, the other holders from one query per kind.
+// come from one snapshot, the other holders from their documents.
 func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 	if err := s.Guard(ctx); err != nil {
 		return nil, err
@@ -73,12 +73,14 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 	if len(nets) == 0 {
 		return nil, Failf("No networks configured in this cluster")
 	}
-	// The nodes come from one snapshot; the other holders from one read of
-	// the claims (a scan on FerretDB), made at the same time.
+	// The nodes come from one snapshot; the other holders from the copies
+	// of their claims on their own documents (store.DevAddrs: a query of
+	// the claims by kind reads every claim on FerretDB), read at the same
+	// time.
 	var (
 		sn    *Snapshot
 		addrs []store.Address
-		names = map[store.ID]string{}
+		names map[store.ID]string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -87,20 +89,8 @@ func (s *Service) DNSConfig(ctx context.Context) (*DNSConfig, error) {
 		return err
 	})
 	g.Go(func() error {
-		for _, coll := range []string{store.Switches, store.OtherDevs} {
-			var docs []struct {
-				ID   store.ID `bson:"_id"`
-				Name string   `bson:"name"`
-			}
-			if err := s.st.List(gctx, coll, &docs); err != nil {
-				return err
-			}
-			for _, d := range docs {
-				names[d.ID] = d.Name
-			}
-		}
 		var err error
-		addrs, err = s.st.FindAddresses(gctx, store.AddressFilter{Kinds: []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer}})
+		addrs, names, err = s.st.DevAddrs(gctx)
 		return err
 	})
 	if err := g.Wait(); err != nil {

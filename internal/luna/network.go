@@ -58,7 +58,7 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 		return err
 	}
 	n := store.Network{ID: store.NewID(), Name: o.Name, Base: ipam.FormatAddr(sub.Base()), Prefix: sub.Prefix(),
-		Version: sub.Version(), NSHostname: ns}
+		Version: sub.Version(), NSHostname: ns, NSOffset: nsOff.Key()}
 	if err := s.st.Insert(ctx, store.Networks, n); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			if _, e := s.IDOf(ctx, store.Networks, o.Name); e == nil {
@@ -180,6 +180,9 @@ func (s *Service) changeNetwork(ctx context.Context, id store.ID, name string, o
 		if v != nil {
 			set[key] = *v
 		}
+	}
+	if addrs.ns != nil {
+		set["ns_offset"] = addrs.ns.Key() // the copy, stored with the change (store.DevAddrs)
 	}
 	// Claims first: they are the only step that can fail on a race.
 	var undo undoList
@@ -421,14 +424,6 @@ func (s *Service) NetworkViews(ctx context.Context, names ...string) ([]NetworkV
 			nets = append(nets, *n)
 		}
 	}
-	ns, err := s.st.FindAddresses(ctx, store.AddressFilter{Kind: store.KindNameServer})
-	if err != nil {
-		return nil, err
-	}
-	nsKey := map[store.ID]string{}
-	for _, a := range ns {
-		nsKey[a.Network] = a.Offset
-	}
 	out := make([]NetworkView, 0, len(nets))
 	for i := range nets {
 		n := &nets[i]
@@ -437,8 +432,8 @@ func (s *Service) NetworkViews(ctx context.Context, names ...string) ([]NetworkV
 		if sub, err := subnet(n); err == nil {
 			v.Netmask = sub.Netmask()
 		}
-		if k, ok := nsKey[n.ID]; ok {
-			v.NSIP = addressText(n, k)
+		if n.NSOffset != "" { // the copy of the name server's claim (store.DevAddrs)
+			v.NSIP = addressText(n, n.NSOffset)
 		}
 		out = append(out, v)
 	}

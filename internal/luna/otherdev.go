@@ -32,6 +32,7 @@ func (s *Service) AddOtherDevs(ctx context.Context, names []string, network, ip 
 		return err
 	}
 	d := store.OtherDev{ID: store.NewID(), Name: names[0]}
+	d.Addrs = store.EncodeDevAddrs([]store.Address{{Network: net.ID, Offset: off.Key()}})
 	if err := s.insert(ctx, store.OtherDevs, d.Name, d); err != nil {
 		return err
 	}
@@ -80,6 +81,15 @@ func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, 
 		if err != nil {
 			return err
 		}
+		var undo undoList
+		// The copy of the device's claims: those in other networks as
+		// stored, the one in this network as it will be.
+		var keep []store.Address
+		for _, a := range store.OtherDevAddrs(d) {
+			if a.Network != net.ID {
+				keep = append(keep, a)
+			}
+		}
 		if *ip == "" {
 			if len(old) == 0 {
 				return Failf("Device '%s' is not attached to network '%s'", d.Name, net.Name)
@@ -89,11 +99,19 @@ func (s *Service) changeOtherDev(ctx context.Context, id store.ID, name string, 
 			if err != nil {
 				return err
 			}
+			keep = append(keep, store.Address{Network: net.ID, Offset: off.Key()})
 			if len(old) == 1 && old[0].Offset == off.Key() {
 				old = nil
-			} else if err := s.claimAt(ctx, net, off, store.KindOtherDev, d.ID, ""); err != nil {
-				return err
+			} else {
+				if err := s.claimAt(ctx, net, off, store.KindOtherDev, d.ID, ""); err != nil {
+					return err
+				}
+				undo.add("the new address of device '"+d.Name+"'", func(ctx context.Context) error { return s.unclaim(ctx, net, off, d.ID) })
 			}
+		}
+		// Written before the old claim goes, as a node's copy is.
+		if err := s.st.Set(ctx, store.OtherDevs, d.ID, map[string]any{"addrs": store.EncodeDevAddrs(keep)}); err != nil {
+			return undo.run(ctx, s, err)
 		}
 		for _, a := range old {
 			if err := s.st.DeleteAddress(ctx, a.ID); err != nil {

@@ -76,7 +76,7 @@ func (s *Service) AddSwitches(ctx context.Context, names []string, o SwitchOpts)
 	if err != nil {
 		return err
 	}
-	sw := store.Switch{ID: store.NewID(), Name: names[0], Network: net.ID, Read: "public", RW: "private", OID: DefaultSwitchOID}
+	sw := store.Switch{ID: store.NewID(), Name: names[0], Network: net.ID, Offset: off.Key(), Read: "public", RW: "private", OID: DefaultSwitchOID}
 	if v, ok := set["read"]; ok {
 		sw.Read = v.(string)
 	}
@@ -163,6 +163,7 @@ func (s *Service) changeSwitch(ctx context.Context, id store.ID, name string, o 
 				return err
 			}
 			set["network"] = net.ID
+			set["offset"] = off.Key() // the copy (store.DevAddrs)
 			undo.add("the new address of switch '"+sw.Name+"'", func(ctx context.Context) error { return s.unclaim(ctx, net, off, sw.ID) })
 		}
 	}

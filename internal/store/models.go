@@ -49,6 +49,7 @@ type Network struct {
 	Prefix     int    `bson:"prefix"`
 	Version    int    `bson:"version"`
 	NSHostname string `bson:"ns_hostname"`
+	NSOffset   string `bson:"ns_offset,omitempty"` // copy of the name server's claim, see DevAddrs
 	Include    string `bson:"include"`
 	RevInclude string `bson:"rev_include"`
 	Comment    string `bson:"comment"`
@@ -88,11 +89,12 @@ type BMCSetup struct {
 }
 
 // Switch is an Ethernet switch whose forwarding table lweb reads over SNMP.
-// Its address is an Address of kind switch.
+// Its address is an Address of kind switch; Offset is a copy of its offset.
 type Switch struct {
 	ID      ID     `bson:"_id"`
 	Name    string `bson:"name"`
 	Network ID     `bson:"network"`
+	Offset  string `bson:"offset,omitempty"` // copy of its claim, see DevAddrs
 	Read    string `bson:"read"`
 	RW      string `bson:"rw"`
 	OID     string `bson:"oid"`
@@ -100,10 +102,12 @@ type Switch struct {
 }
 
 // OtherDev is any other device with addresses (PDUs, storage, ...). Its
-// addresses are Addresses of kind otherdev, one per network.
+// addresses are Addresses of kind otherdev, one per network; Addrs is a
+// copy of them (EncodeDevAddrs).
 type OtherDev struct {
 	ID      ID     `bson:"_id"`
 	Name    string `bson:"name"`
+	Addrs   string `bson:"addrs,omitempty"`
 	Comment string `bson:"comment"`
 }
 

@@ -160,3 +160,85 @@ func TestSchemaUpgradeMovesNodeStates(t *testing.T) {
 		t.Fatalf("%d node documents still carry a status or token (%v)", n, err)
 	}
 }
+
+// Opening a version 3 database writes the copies of the claims of
+// switches, other devices and name servers, and DevAddrs reads them back as
+// the claims are.
+func TestSchemaUpgradeBuildsDevAddrs(t *testing.T) {
+	ctx := context.Background()
+	st, db := testutil.Store(t)
+	c := driver(t)
+	n1 := store.Network{ID: store.NewID(), Name: "a", Base: "10.1.0.0", Prefix: 16, Version: 4}
+	n2 := store.Network{ID: store.NewID(), Name: "b", Base: "10.2.0.0", Prefix: 16, Version: 4}
+	sw := store.Switch{ID: store.NewID(), Name: "sw01", Network: n1.ID}
+	dev := store.OtherDev{ID: store.NewID(), Name: "pdu01"}
+	bare := store.OtherDev{ID: store.NewID(), Name: "bare"}
+	for _, d := range []struct {
+		coll string
+		doc  any
+	}{{store.Networks, n1}, {store.Networks, n2}, {store.Switches, sw}, {store.OtherDevs, dev}, {store.OtherDevs, bare}} {
+		if err := st.Insert(ctx, d.coll, d.doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(i int) string { return fmt.Sprintf("%032x", i) }
+	claims := []store.Address{
+		{Network: n1.ID, Offset: key(254), Kind: store.KindNameServer, Owner: n1.ID},
+		{Network: n2.ID, Offset: key(9), Kind: store.KindNameServer, Owner: n2.ID},
+		{Network: n1.ID, Offset: key(200), Kind: store.KindSwitch, Owner: sw.ID},
+		{Network: n1.ID, Offset: key(201), Kind: store.KindOtherDev, Owner: dev.ID},
+		{Network: n2.ID, Offset: key(3), Kind: store.KindOtherDev, Owner: dev.ID},
+		{Network: n1.ID, Offset: key(1), Kind: store.KindNode, Owner: store.NewID(), Iface: "bootid"},
+	}
+	for _, a := range claims {
+		a.ID = store.NewID()
+		if err := st.Insert(ctx, store.Addresses, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Database(db).Collection(store.Meta).UpdateOne(ctx, bson.M{"_id": "schema"}, bson.M{"$set": bson.M{"version": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := store.Open(ctx, testutil.URI(), db, "test server", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close(ctx)
+	var gotSw store.Switch
+	var gotNet store.Network
+	var gotDev, gotBare store.OtherDev
+	for _, g := range []struct {
+		coll string
+		id   store.ID
+		out  any
+	}{{store.Switches, sw.ID, &gotSw}, {store.Networks, n2.ID, &gotNet}, {store.OtherDevs, dev.ID, &gotDev}, {store.OtherDevs, bare.ID, &gotBare}} {
+		if err := st2.GetByID(ctx, g.coll, g.id, g.out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gotSw.Offset != key(200) || gotNet.NSOffset != key(9) || gotBare.Addrs != "" ||
+		gotDev.Addrs != store.EncodeDevAddrs(claims[3:5]) {
+		t.Fatalf("copies: switch %q, network ns %q, device %q, bare device %q", gotSw.Offset, gotNet.NSOffset, gotDev.Addrs, gotBare.Addrs)
+	}
+	// DevAddrs gives what FindAddresses gives for those kinds.
+	want, err := st2.FindAddresses(ctx, store.AddressFilter{Kinds: []string{store.KindSwitch, store.KindOtherDev, store.KindNameServer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, names, err := st2.DevAddrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("DevAddrs %+v, want %+v", got, want)
+	}
+	for i := range want {
+		want[i].ID = store.ID{}
+		if got[i] != want[i] {
+			t.Errorf("DevAddrs[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if names[sw.ID] != "sw01" || names[dev.ID] != "pdu01" {
+		t.Errorf("names %v", names)
+	}
+}

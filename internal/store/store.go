@@ -33,8 +33,10 @@ import (
 // SchemaVersion is the layout of the documents written by this code:
 // 1 the first; 2 adds each node's copy of its address claims (Node.Addrs),
 // built from the claims when a version 1 database is opened; 3 moves each
-// node's status and boot token out of the node document (NodeState).
-const SchemaVersion = 3
+// node's status and boot token out of the node document (NodeState); 4 adds
+// the copies of the claims of switches, other devices and name servers on
+// their own documents (Switch.Offset, OtherDev.Addrs, Network.NSOffset).
+const SchemaVersion = 4
 
 // Sentinel errors callers branch on.
 var (
@@ -215,6 +217,11 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 		if m.Version < 3 {
 			if err := s.moveNodeStates(ctx); err != nil {
 				return fmt.Errorf("upgrade the schema to version 3: %w", err)
+			}
+		}
+		if m.Version < 4 {
+			if err := s.rebuildDevAddrs(ctx); err != nil {
+				return fmt.Errorf("upgrade the schema to version 4: %w", err)
 			}
 		}
 	case !errors.Is(err, mongo.ErrNoDocuments):
