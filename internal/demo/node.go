@@ -314,7 +314,7 @@ func (r *run) report(ctx context.Context, imageSums map[string][]string, wall ti
 	if err := r.luna(ctx, "", "node", "list"); err != nil {
 		return err
 	}
-	r.say("\ndemo: %d/%d nodes reached install.success; each installed tree equals the image (%d entries: type, mode, owner, links, SHA-256), plus its hostname and network files",
+	r.say("\ndemo: %d/%d nodes reached install.success; each installed tree equals the image (%d entries: type, mode, owner, links, SHA-256, devices, xattrs with capabilities and ACLs), plus its hostname and network files",
 		len(r.nodes), len(r.nodes), len(imageSums))
 	return nil
 }

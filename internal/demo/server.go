@@ -365,6 +365,9 @@ func (r *run) buildImage(ctx context.Context) error {
 	if err := os.Symlink("../sbin/init", filepath.Join(img, "etc/init")); err != nil {
 		return err
 	}
+	if err := specialFiles(img); err != nil {
+		return err
+	}
 	payload := filepath.Join(img, "usr/share/lunademo")
 	if err := os.MkdirAll(payload, 0o755); err != nil {
 		return err
@@ -396,6 +399,46 @@ func (r *run) buildImage(ctx context.Context) error {
 	}
 	r.say("\nimage: %s: a minimal tree with /etc/passwd, /etc/group, /sbin/init, /boot/vmlinuz-%s and %d MiB of payload", img, kernver, r.cfg.ImageMiB)
 	return ctx.Err()
+}
+
+// specialFiles adds what a real image holds besides plain files, so the
+// nodes' trees are compared on it too: a setuid program, a file of mode
+// 0000, a character device, a file capability (security.capability, the
+// raw VFS_CAP_REVISION_2 value of cap_net_raw+ep, as setcap writes it), a
+// user.* attribute and a POSIX ACL (setfacl from the acl package).
+func specialFiles(img string) error {
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{"usr/bin/lunasu", 0o755 | os.ModeSetuid}, {"usr/bin/lunaping", 0o755}, {"root/secret", 0}} {
+		p := filepath.Join(img, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o600); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(img, "usr/share/lunademo"), 0o755); err != nil {
+		return err
+	}
+	if err := syscall.Mknod(filepath.Join(img, "usr/share/lunademo/null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	capNetRaw := []byte{0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := syscall.Setxattr(filepath.Join(img, "usr/bin/lunaping"), "security.capability", capNetRaw, 0); err != nil {
+		return fmt.Errorf("file capability: %w", err)
+	}
+	if err := syscall.Setxattr(filepath.Join(img, "etc/os-release"), "user.luna.demo", []byte("image"), 0); err != nil {
+		return fmt.Errorf("user xattr: %w", err)
+	}
+	if out, err := exec.Command("setfacl", "-m", "u:4242:rw", filepath.Join(img, "etc/os-release")).CombinedOutput(); err != nil {
+		return fmt.Errorf("setfacl (apt-get install acl): %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 var announceRe = regexp.MustCompile(`uri="?/announce\?\S* status=200 client=` + regexp.QuoteMeta(serverIP))
