@@ -55,8 +55,9 @@ func isCompletionRequest(args []string) bool {
 	return len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
 }
 
-// normalizeCompletion applies normalizeArgs to the words before the one
-// being completed, so 1.2 spellings (-bn, --nn, prefixes) find their
+// normalizeCompletion does to the words before the one being completed
+// what Main does to a command line: it drops a leading --debug/-d and
+// applies normalizeArgs, so 1.2 spellings (-bn, --nn, prefixes) find their
 // option; words it cannot normalise (a pair option missing its second
 // value) are left as typed.
 func normalizeCompletion(root *cobra.Command, args []string) []string {
@@ -64,6 +65,9 @@ func normalizeCompletion(root *cobra.Command, args []string) []string {
 		return args
 	}
 	head, last := args[1:len(args)-1], args[len(args)-1]
+	for len(head) > 0 && (head[0] == "--debug" || head[0] == "-d") {
+		head = head[1:]
+	}
 	if norm, err := normalizeArgs(root, head); err == nil {
 		head = norm
 	}
