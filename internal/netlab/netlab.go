@@ -24,7 +24,7 @@ type Lab struct {
 	Prefix string       // of every namespace name
 	Hub    string       // the hub namespace
 	HubIP  netip.Addr   // the bridge's address, .1 of the subnet
-	Subnet netip.Prefix // a /24
+	Subnet netip.Prefix // a /24 to /29
 	Hosts  []*Host
 }
 
@@ -44,9 +44,9 @@ func run(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// New creates the hub namespace <prefix>-hub with a bridge on subnet (a
-// /24 of TEST-NET), whose address is .1. Namespaces left over from an
-// earlier run with the same prefix are removed first.
+// New creates the hub namespace <prefix>-hub with a bridge on subnet (an
+// IPv4 /24 to /29 of TEST-NET), whose address is the subnet's first.
+// Namespaces left over from an earlier run with the same prefix are removed first.
 func New(ctx context.Context, prefix string, subnet netip.Prefix) (*Lab, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, fmt.Errorf("ip not found (apt-get install iproute2): %w", err)
@@ -54,8 +54,8 @@ func New(ctx context.Context, prefix string, subnet netip.Prefix) (*Lab, error) 
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("network namespaces need root")
 	}
-	if subnet.Bits() != 24 || !subnet.Addr().Is4() {
-		return nil, fmt.Errorf("subnet %s: want an IPv4 /24", subnet)
+	if subnet.Bits() < 24 || subnet.Bits() > 29 || !subnet.Addr().Is4() {
+		return nil, fmt.Errorf("subnet %s: want an IPv4 /24 to /29", subnet)
 	}
 	removeStale(prefix)
 	l := &Lab{Prefix: prefix, Hub: prefix + "-hub", Subnet: subnet.Masked(), HubIP: subnet.Masked().Addr().Next()}
@@ -63,7 +63,7 @@ func New(ctx context.Context, prefix string, subnet netip.Prefix) (*Lab, error) 
 		{"ip", "netns", "add", l.Hub},
 		{"ip", "-n", l.Hub, "link", "set", "lo", "up"},
 		{"ip", "-n", l.Hub, "link", "add", "br0", "address", mac(l.HubIP), "type", "bridge"},
-		{"ip", "-n", l.Hub, "addr", "add", fmt.Sprintf("%s/24", l.HubIP), "dev", "br0"},
+		{"ip", "-n", l.Hub, "addr", "add", netip.PrefixFrom(l.HubIP, subnet.Bits()).String(), "dev", "br0"},
 		{"ip", "-n", l.Hub, "link", "set", "br0", "up"},
 	}
 	for _, s := range steps {
@@ -85,15 +85,17 @@ func removeStale(prefix string) {
 	}
 }
 
-// AddHost adds host number len(Hosts)+1 with address .(n+1) and host name
-// name; rateMbit > 0 limits its link to that many Mbit/s each way.
+// AddHost adds host number len(Hosts)+1 with the subnet's address n+1
+// (.2, .3, ... of a /24) and host name name; rateMbit > 0 limits its link
+// to that many Mbit/s each way.
 func (l *Lab) AddHost(ctx context.Context, name string, rateMbit int) (*Host, error) {
 	n := len(l.Hosts) + 1
-	if n > 250 {
-		return nil, fmt.Errorf("at most 250 hosts")
+	size := 1 << (32 - l.Subnet.Bits())
+	if n > 250 || n+1 >= size-1 {
+		return nil, fmt.Errorf("at most %d hosts in %s", min(250, size-3), l.Subnet)
 	}
 	a := l.Subnet.Addr().As4()
-	a[3] = byte(n + 1)
+	a[3] += byte(n + 1)
 	h := &Host{lab: l, NS: fmt.Sprintf("%s-h%d", l.Prefix, n), Name: name, IP: netip.AddrFrom4(a)}
 	veth := fmt.Sprintf("v%d", n)
 	steps := [][]string{
@@ -102,7 +104,7 @@ func (l *Lab) AddHost(ctx context.Context, name string, rateMbit int) (*Host, er
 		{"ip", "-n", l.Hub, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
 		{"ip", "-n", l.Hub, "link", "set", veth, "master", "br0", "up"},
 		{"ip", "-n", h.NS, "link", "set", "eth0", "address", mac(h.IP)},
-		{"ip", "-n", h.NS, "addr", "add", fmt.Sprintf("%s/24", h.IP), "dev", "eth0"},
+		{"ip", "-n", h.NS, "addr", "add", netip.PrefixFrom(h.IP, l.Subnet.Bits()).String(), "dev", "eth0"},
 		{"ip", "-n", h.NS, "link", "set", "eth0", "up"},
 	}
 	if rateMbit > 0 {
