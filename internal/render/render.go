@@ -16,6 +16,7 @@ import (
 	"sync"
 	"text/template"
 	"time"
+	"unicode"
 
 	"github.com/clustervision/luna-go/internal/luna"
 )
@@ -133,16 +134,90 @@ func (r *Renderer) render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Menu renders the iPXE boot menu.
+// Stored values can hold anything: Luna 1.2 validated no name, and a
+// database migrated from it may hold names with spaces or line breaks. What
+// the templates put into a script without quoting (iPXE and syslinux have
+// no quoting; the install script's comment line) is checked here, whatever
+// the CLI lets through: a value that could add a command or an argument
+// makes the render fail with one line naming it, and the boot menu leaves
+// such a node out.
+
+// plainWord says whether v can stand as one word of an iPXE, syslinux or
+// shell line: no white space or control characters, quotes, '$', '`' or
+// backslashes.
+func plainWord(v string) bool {
+	for _, r := range v {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) || strings.ContainsRune("'\"`\\$", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine says whether v has no control characters (line breaks above all).
+func oneLine(v string) bool {
+	return strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) }) < 0
+}
+
+func unsafeValue(what, v, where string) error {
+	return fmt.Errorf("the %s %q cannot go into the %s: rename or change it", what, v, where)
+}
+
+// checkBoot refuses boot parameters a boot script cannot carry.
+func checkBoot(p *luna.BootParams) error {
+	for _, f := range []struct{ what, v string }{{"node name", p.Name}, {"host name", p.Hostname}, {"MAC", p.MAC},
+		{"kernel file", p.KernelFile}, {"initrd file", p.InitrdFile}, {"server URL", p.BaseURL}} {
+		if !plainWord(f.v) {
+			return unsafeValue(f.what, f.v, "boot script")
+		}
+	}
+	if !oneLine(p.KernOpts) {
+		return unsafeValue("kernel options", p.KernOpts, "boot script")
+	}
+	return nil
+}
+
+// checkInstall refuses install parameters the install script cannot
+// carry: everything in it is quoted, but names also stand in its comment
+// line and interface names in file names.
+func checkInstall(p *luna.InstallParams) error {
+	for _, f := range []struct{ what, v string }{{"node name", p.Name}, {"host name", p.Hostname}} {
+		if !oneLine(f.v) {
+			return unsafeValue(f.what, f.v, "install script")
+		}
+	}
+	for _, ifc := range p.Interfaces {
+		if !oneLine(ifc.Name) || strings.Contains(ifc.Name, "/") || ifc.Name == "." || ifc.Name == ".." || ifc.Name == "" {
+			return unsafeValue("interface name", ifc.Name, "install script")
+		}
+	}
+	return nil
+}
+
+// Menu renders the iPXE boot menu. Nodes whose names cannot stand in it
+// are left out.
 func (r *Renderer) Menu(d MenuData) ([]byte, error) {
 	if d.TimeoutMS == 0 {
 		d.TimeoutMS = 10000
 	}
+	if !plainWord(d.BaseURL) {
+		return nil, unsafeValue("server URL", d.BaseURL, "boot menu")
+	}
+	var nodes []string
+	for _, n := range d.Nodes {
+		if n != "" && plainWord(n) {
+			nodes = append(nodes, n)
+		}
+	}
+	d.Nodes = nodes
 	return r.render(IPXEMenu, d)
 }
 
 // NodeBoot renders a node boot script; kind is "ipxe" or "syslinux".
 func (r *Renderer) NodeBoot(kind string, p *luna.BootParams) ([]byte, error) {
+	if err := checkBoot(p); err != nil {
+		return nil, err
+	}
 	switch kind {
 	case "ipxe", "":
 		return r.render(NodeBootIPXE, p)
@@ -154,5 +229,8 @@ func (r *Renderer) NodeBoot(kind string, p *luna.BootParams) ([]byte, error) {
 
 // InstallScript renders the install script.
 func (r *Renderer) InstallScript(p *luna.InstallParams) ([]byte, error) {
+	if err := checkInstall(p); err != nil {
+		return nil, err
+	}
 	return r.render(Install, p)
 }

