@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
 
@@ -216,7 +217,8 @@ type packed struct {
 
 // pack packs the image with tag in etc/bench-run (so each run has a new
 // info hash) and waits until ltorrent announced it to lweb's tracker.
-func (f *frontend) pack(ctx context.Context, tag string) (*packed, error) {
+// piece > 0 replaces pack's torrent with one of that piece length.
+func (f *frontend) pack(ctx context.Context, tag string, piece int) (*packed, error) {
 	if err := os.WriteFile(filepath.Join(f.img, "etc/bench-run"), []byte(tag+"\n"), 0o644); err != nil {
 		return nil, err
 	}
@@ -257,6 +259,44 @@ func (f *frontend) pack(ctx context.Context, tag string) (*packed, error) {
 	re := regexp.MustCompile(`msg=announced id=` + regexp.QuoteMeta(strings.TrimSpace(mi.Comment)) + `\b.*event=started`)
 	if _, err := f.waitLog(ctx, d, st.Size(), re, 60*time.Second); err != nil {
 		return nil, fmt.Errorf("ltorrent did not announce the new tarball: %w", err)
+	}
+	if piece > 0 && int64(piece) != p.pieceLen {
+		// The experiment of luna-Kk: the same torrent (announce, web
+		// seed, comment, creator) with smaller pieces, in place of pack's;
+		// ltorrent re-reads the directory on SIGHUP and seeds it instead.
+		if st, err = os.Stat(d.log); err != nil {
+			return nil, err
+		}
+		p.pieceLen = int64(piece)
+		old := f.b.pieceLen
+		f.b.pieceLen = piece
+		p.pieces = f.b.pieceHashes(p.data)
+		f.b.pieceLen = old
+		info.PieceLength, info.Pieces = p.pieceLen, p.pieces
+		if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+			return nil, err
+		}
+		tmp := p.torrent + ".bench"
+		w, err := os.Create(tmp)
+		if err != nil {
+			return nil, err
+		}
+		if err := mi.Write(w); err != nil {
+			w.Close()
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, p.torrent); err != nil {
+			return nil, err
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			return nil, err
+		}
+		if _, err := f.waitLog(ctx, d, st.Size(), re, 60*time.Second); err != nil {
+			return nil, fmt.Errorf("ltorrent did not announce the torrent of %d KiB pieces: %w", piece>>10, err)
+		}
 	}
 	return p, nil
 }

@@ -74,21 +74,22 @@ func main() {
 }
 
 type bench struct {
-	lab      *netlab.Lab
-	announce string
-	dir      string
-	bin      string
-	binDir   string // the other programs (lunadb, lweb, ltorrent, luna)
-	fe       *frontend
-	timeline *os.File
-	aria2    string
-	seeder   string
-	pieceLen int
-	rate     int
-	verbose  bool
-	fault    string
-	srv      *http.Server
-	mux      *http.ServeMux
+	lab       *netlab.Lab
+	announce  string
+	dir       string
+	bin       string
+	binDir    string // the other programs (lunadb, lweb, ltorrent, luna)
+	lunaPiece int    // -luna-piece in bytes, 0: pack's
+	fe        *frontend
+	timeline  *os.File
+	aria2     string
+	seeder    string
+	pieceLen  int
+	rate      int
+	verbose   bool
+	fault     string
+	srv       *http.Server
+	mux       *http.ServeMux
 }
 
 func run() error {
@@ -97,7 +98,7 @@ func run() error {
 		sizeMiB  = flag.Int("size", 24, "image size in MiB")
 		pieceKiB = flag.Int("piece", 256, "piece length in KiB")
 		rate     = flag.Int("rate", 20, "link rate of every host in Mbit/s")
-		clients  = flag.String("clients", "luna,aria2c,http", "flows to compare, in this order: luna (ltorrent, lweb's tracker, ltorrent-client, the tarball and torrent of luna osimage pack), aria2c, ltorrent-client (both with the -seeder and the bench's tracker), http (curl from a file server on the seeder host)")
+		clients  = flag.String("clients", "luna,aria2c,http", "flows to compare, in this order: luna (ltorrent, lweb's tracker, ltorrent-client, the tarball and torrent of luna osimage pack), luna-Kk (an experiment: the same with pack's torrent replaced by one of K KiB pieces), aria2c, ltorrent-client (both with the -seeder and the bench's tracker), http (curl from a file server on the seeder host)")
 		seeder   = flag.String("seeder", "aria2c", "seeder program: aria2c or ltorrent-client")
 		bin      = flag.String("bin", "bin/ltorrent-client", "the ltorrent-client binary; lunadb, lweb, ltorrent and luna are taken from its directory")
 		timeline = flag.String("timeline", "", "write every luna node's events (seconds from the nodes' start) to this TSV file")
@@ -137,7 +138,7 @@ func run() error {
 			return err
 		}
 		defer b.timeline.Close()
-		fmt.Fprintln(b.timeline, "N\tnode\tstart\tannounce\tpeer\tfirst_byte\tfirst_piece\tlast_byte\tverified\tT\tfrom_seeder\twasted")
+		fmt.Fprintln(b.timeline, "flow\tN\tnode\tstart\tannounce\tpeer\tfirst_byte\tfirst_piece\tlast_byte\tverified\tT\tfrom_seeder\twasted")
 	}
 	if b.aria2, err = exec.LookPath("aria2c"); err != nil {
 		return fmt.Errorf("aria2c not found: apt-get install aria2")
@@ -220,7 +221,7 @@ func run() error {
 	}
 	data := make([]byte, *sizeMiB<<20)
 	fill(data)
-	withLuna := slices.Contains(strings.Split(*clients, ","), "luna")
+	withLuna := slices.ContainsFunc(strings.Split(*clients, ","), func(c string) bool { _, ok := lunaFlow(c); return ok })
 	if withLuna {
 		// The other flows get the same tarball and piece length as the
 		// Luna flow: the one `luna osimage pack` writes.
@@ -228,7 +229,7 @@ func run() error {
 			return fmt.Errorf("the Luna frontend: %w", err)
 		}
 		defer b.fe.close()
-		pk, err := b.fe.pack(ctx, "first")
+		pk, err := b.fe.pack(ctx, "first", 0)
 		if err != nil {
 			return err
 		}
@@ -238,8 +239,9 @@ func run() error {
 	B, bn := float64(*rate)*1e6, float64(*rate)*1e6 // server link, node link (bit/s)
 	fmt.Printf("swarm: image %.1f MiB (payload %d MiB%s), pieces %d KiB, links %d Mbit/s, seeder of the aria2c and ltorrent-client flows %s, %s\n",
 		float64(len(data))/(1<<20), *sizeMiB, map[bool]string{true: ", tarball of luna osimage pack"}[withLuna], b.pieceLen>>10, *rate, b.seeder, time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("| client | N | T (s) | floor F (s) | T/F | server upload per image | CPU s per node (median, max) | peak RSS per node (median, max) | load |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| client | N | T (s) | floor F (s) | T/F | server upload per image | CPU s per node (median, max) | run-queue wait s per node (median, max) | peak RSS per node (median, max) | load |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var timelines []string
+	failed := 0
 	for _, n := range counts {
 		N := float64(n)
 		for _, client := range strings.Split(*clients, ",") {
@@ -252,10 +254,14 @@ func run() error {
 			}
 			r, err := b.runSwarm(ctx, client, n, data, time.Duration(limit*float64(time.Second)))
 			if err != nil {
-				return fmt.Errorf("%s, N=%d: %w", client, n, err)
+				// One failed run does not lose the others: its row says so.
+				fmt.Printf("| %s | %d | failed | %.1f | | | | | | %s |\n", client, n, f, loadavg())
+				fmt.Fprintf(os.Stderr, "swarm: %s, N=%d: %v\n", client, n, err)
+				failed++
+				continue
 			}
-			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f, %.2f | %.0f MB, %.0f MB | %s |\n", client, n, r.T.Seconds(), f, r.T.Seconds()/f,
-				float64(r.upload)/float64(r.size)/N, median(r.cpu), slices.Max(r.cpu), median(r.rss)/1e6, slices.Max(r.rss)/1e6, loadavg())
+			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f, %.2f | %.2f, %.2f | %.0f MB, %.0f MB | %s |\n", client, n, r.T.Seconds(), f, r.T.Seconds()/f,
+				float64(r.upload)/float64(r.size)/N, median(r.cpu), slices.Max(r.cpu), median(r.wait), slices.Max(r.wait), median(r.rss)/1e6, slices.Max(r.rss)/1e6, loadavg())
 			if r.timeline != "" {
 				timelines = append(timelines, r.timeline)
 			}
@@ -267,6 +273,9 @@ func run() error {
 		for _, t := range timelines {
 			fmt.Print(t)
 		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d runs failed", failed)
 	}
 	return nil
 }
@@ -306,7 +315,8 @@ type result struct {
 	upload   int64 // bytes the seeder host sent
 	size     int64 // of the image
 	cpu, rss []float64
-	timeline string // the luna flow's summary row
+	wait     []float64 // seconds each node process was runnable but not running
+	timeline string    // the luna flow's summary row
 }
 
 // node is one client process in a host.
@@ -354,7 +364,7 @@ func (b *bench) start(ctx context.Context, client string, h int, work, torrent s
 	host := b.lab.Hosts[h]
 	nd := &node{work: work, done: make(chan struct{}), file: "image.tgz", events: map[string]time.Time{}}
 	switch client {
-	case "ltorrent-client", "luna":
+	case "ltorrent-client", "luna", "luna-node":
 		every := "60"
 		if b.verbose {
 			every = "1"
@@ -462,6 +472,26 @@ func (nd *node) peakRSS() float64 {
 	return 0
 }
 
+// runqueueWait is how long the threads of the process waited, runnable,
+// for a CPU, summed (/proc/PID/task/*/schedstat, second field): on a
+// loaded machine, time the node lost to other work. Threads that ended
+// are not counted.
+func (nd *node) runqueueWait() float64 {
+	var total float64
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", nd.cmd.Process.Pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", nd.cmd.Process.Pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			ns, _ := strconv.ParseFloat(f[1], 64)
+			total += ns / 1e9
+		}
+	}
+	return total
+}
+
 func (nd *node) stop() {
 	_ = nd.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -491,10 +521,11 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 	defer os.RemoveAll(runDir)
 	var seeder *node
 	seederProg := b.seeder
-	if client == "luna" {
+	lunaPiece, luna := lunaFlow(client)
+	if luna {
 		// A new pack (new info hash) that ltorrent seeds and announces
 		// to lweb's tracker; the nodes get its torrent file.
-		pk, err := b.fe.pack(ctx, tag)
+		pk, err := b.fe.pack(ctx, tag, lunaPiece)
 		if err != nil {
 			return nil, err
 		}
@@ -536,7 +567,11 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 		if err := os.MkdirAll(work, 0o755); err != nil {
 			return nil, err
 		}
-		nd, err := b.start(ctx, client, i, work, torrent, false)
+		prog := client
+		if luna {
+			prog = "luna-node"
+		}
+		nd, err := b.start(ctx, prog, i, work, torrent, false)
 		if err != nil {
 			return nil, err
 		}
@@ -551,9 +586,9 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 			fmt.Printf("fault %s at %.1f s\n", b.fault, time.Since(t0).Seconds())
 			var err error
 			switch {
-			case b.fault == "seeder" && client == "luna":
+			case b.fault == "seeder" && luna:
 				err = b.fe.restart(ctx, "ltorrent", 3*time.Second)
-			case b.fault == "tracker" && client == "luna":
+			case b.fault == "tracker" && luna:
 				err = b.fe.restart(ctx, "lweb", 3*time.Second)
 			case b.fault == "seeder":
 				_ = seeder.cmd.Process.Kill()
@@ -610,6 +645,7 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 	r := &result{T: last.Sub(t0), upload: b.txBytes(ctx, 0) - tx0, size: int64(len(data))}
 	for _, nd := range nodes {
 		r.rss = append(r.rss, nd.peakRSS())
+		r.wait = append(r.wait, nd.runqueueWait())
 	}
 	for i, nd := range nodes {
 		nd.stop()
@@ -635,11 +671,28 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 			fmt.Println("fault node: node 1 had the whole image before it was killed")
 		}
 	}
-	if client == "luna" {
-		r.timeline = b.timelineRow(n, t0, nodes, r.T, r.size)
+	if luna {
+		r.timeline = b.timelineRow(client, n, t0, nodes, r.T, r.size)
 	}
 	nodes = nil
 	return r, nil
+}
+
+// lunaFlow tells whether client is a Luna flow: "luna" (pack's torrent,
+// piece 0) or "luna-Kk" (pack's tarball in a torrent of K KiB pieces).
+func lunaFlow(client string) (piece int, ok bool) {
+	if client == "luna" {
+		return 0, true
+	}
+	k, found := strings.CutPrefix(client, "luna-")
+	if !found || !strings.HasSuffix(k, "k") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(k, "k"))
+	if err != nil || n < 16 || n%16 != 0 {
+		return 0, false
+	}
+	return n << 10, true
 }
 
 // The events of a node's timeline, in order.
@@ -647,14 +700,14 @@ var phases = []string{"start", "announce", "peer", "first_byte", "first_piece", 
 
 // timelineRow writes each node's events (seconds from t0) to -timeline
 // and returns the summary row: median / max of each event over the nodes.
-func (b *bench) timelineRow(n int, t0 time.Time, nodes []*node, T time.Duration, size int64) string {
+func (b *bench) timelineRow(client string, n int, t0 time.Time, nodes []*node, T time.Duration, size int64) string {
 	at := make([][]float64, len(phases))
 	var fromServer, wasted []float64
 	for i, nd := range nodes {
 		nd.mu.Lock()
 		fromServer = append(fromServer, float64(nd.fromServer)/float64(size))
 		wasted = append(wasted, float64(nd.wasted)/float64(size))
-		row := []string{strconv.Itoa(n), strconv.Itoa(i + 1)}
+		row := []string{client, strconv.Itoa(n), strconv.Itoa(i + 1)}
 		for k, ph := range phases {
 			if t, ok := nd.events[ph]; ok {
 				s := t.Sub(t0).Seconds()
@@ -671,7 +724,7 @@ func (b *bench) timelineRow(n int, t0 time.Time, nodes []*node, T time.Duration,
 		}
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| luna timeline | %d |", n)
+	fmt.Fprintf(&sb, "| %s timeline | %d |", client, n)
 	for _, v := range at {
 		if len(v) == 0 {
 			sb.WriteString(" - |")
