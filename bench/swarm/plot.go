@@ -14,8 +14,7 @@ import (
 )
 
 // plotTable draws T against N for every client of a result table (the
-// rows run prints, `| client | N | T | floor | ...`) and the two floors
-// (P2P from the BitTorrent rows, client-server from the http rows) to a PNG.
+// rows run prints, `| client | N | T | floor | ...`) and the floor to a PNG.
 func plotTable(table, png, title string) error {
 	f, err := os.Open(table)
 	if err != nil {
@@ -45,13 +44,10 @@ func plotTable(table, png, title string) error {
 			continue
 		}
 		add(client, n, t)
-		fname := "floor (P2P, Kumar-Ross)"
-		if client == "http" {
-			fname = "floor (HTTP, N*S/B)"
-		}
-		if k := fmt.Sprint(fname, n); !floorSeen[k] {
+		// Every row's floor is the P2P one (Kumar-Ross), HTTP's too.
+		if k := fmt.Sprint(n); !floorSeen[k] {
 			floorSeen[k] = true
-			add(fname, n, fl)
+			add("floor (Kumar-Ross)", n, fl)
 		}
 	}
 	if len(order) == 0 {
