@@ -85,6 +85,11 @@ func TestBadInput(t *testing.T) {
 	add := func(code int, frag string, args ...string) {
 		cases = append(cases, badCase{args: args, code: code, frag: frag})
 	}
+	// addOpt: a well-formed address the network cannot take; the message
+	// ends naming the option that carried it.
+	addOpt := func(code int, frag, option string, args ...string) {
+		cases = append(cases, badCase{args: args, code: code, frag: frag, also: " (" + option + ")\n"})
+	}
 
 	// Invalid addresses wherever an address is given.
 	for _, ip := range []string{"10.30.0", "010.30.0.1", "10.30.0.1/24", "fe80::1%eth0", "300.1.1.1", "", "10.30.0.1 "} {
@@ -100,6 +105,20 @@ func TestBadInput(t *testing.T) {
 	add(255, "Invalid IP '010.31.253.22' for --ip: not an IPv4 or IPv6 address", "switch", "change", "switch01", "-i", "010.31.253.22")
 	add(255, "Invalid IP '10.31.1' for --release: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--release", "10.31.1")
 	add(255, "Invalid IP '10.30.0' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "10.30.0")
+	add(255, "Invalid IP '10.30.0.300' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "10.30.0.300")
+	add(255, "Invalid IP 'x' for --cluster_ips: not an IPv4 or IPv6 address", "cluster", "change", "--cluster_ips", "10.30.255.254,x")
+	add(255, "Invalid IP '10.31.0' for --ns_ip: not an IPv4 or IPv6 address", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.31.0")
+	// The same text in --network and --ns_ip: the name server's is named.
+	cases = append(cases, badCase{args: a("network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.50.0.0"), code: 255,
+		frag: "'10.50.0.0' is the network address of 10.50.0.0/16", also: " (--ns_ip)\n"})
+	for _, ip := range []string{"10.30.128", "10.30.0.300", "x"} {
+		add(255, "Invalid IP '"+ip+"' for --start_ip: not an IPv4 or IPv6 address", "cluster", "makedhcp", "-N", "cluster", "-s", ip, "-e", "10.30.129.254", "--file", filepath.Join(dir, "dhcpd.conf"))
+		add(255, "Invalid IP '"+ip+"' for --end_ip: not an IPv4 or IPv6 address", "cluster", "makedhcp", "-N", "cluster", "-s", "10.30.128.1", "-e", ip, "--file", filepath.Join(dir, "dhcpd.conf"))
+	}
+	cases = append(cases, badCase{args: a("cluster", "makedhcp", "-N", "cluster", "-s", "10.31.128.1", "-e", "10.30.129.254", "--file", filepath.Join(dir, "dhcpd.conf")),
+		code: 255, frag: "Start of the range '10.31.128.1' does not belong to network 'cluster'", also: " (--start_ip)\n"})
+	cases = append(cases, badCase{args: a("cluster", "makedhcp", "-N", "cluster", "-s", "10.30.128.1", "-e", "10.30.255.255", "--file", filepath.Join(dir, "dhcpd.conf")),
+		code: 255, frag: "End of the range '10.30.255.255' does not belong to network 'cluster'", also: " (--end_ip)\n"})
 
 	// MACs and the IP of a pair option (-i IF IP) are named the same way.
 	env.mustRun(t, "osimage", "add", "-n", "compute", "-p", osimageDir(t, dir))
@@ -162,42 +181,42 @@ func TestBadInput(t *testing.T) {
 	add(255, "overlaps network 'ipmi'", "network", "change", "cluster", "--prefix", "15")
 
 	// Addresses outside their network, and its network and broadcast addresses.
-	add(255, "does not contain '10.30.0.5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "switch", "change", "switch01", "-i", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--reserve", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--ns_ip", "10.30.0.5")
-	add(255, "does not contain '10.30.0.5'", "network", "change", "ipmi", "--release", "10.30.0.5")
-	add(255, "does not contain 'fd00::5'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "fd00::5")
-	add(255, "does not contain '10.60.0.1'", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.60.0.1")
-	add(255, "is the network address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.0.0")
-	add(255, "is the broadcast address", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.255.255")
-	add(255, "is the network address", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.0")
-	add(255, "is the broadcast address", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.255.255")
-	add(255, "is the network address", "switch", "change", "switch01", "-i", "10.31.0.0")
-	add(255, "is the network address", "network", "change", "ipmi", "--reserve", "10.31.0.0")
-	add(255, "is the broadcast address", "network", "change", "ipmi", "--reserve", "10.31.255.255")
-	add(255, "is the network address", "network", "change", "ipmi", "--ns_ip", "10.31.0.0")
-	add(255, "is the broadcast address", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.50.255.255")
+	addOpt(255, "does not contain '10.30.0.5'", "--ip", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--ip", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--ip", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--ip", "switch", "change", "switch01", "-i", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--reserve", "network", "change", "ipmi", "--reserve", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--ns_ip", "network", "change", "ipmi", "--ns_ip", "10.30.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--release", "network", "change", "ipmi", "--release", "10.30.0.5")
+	addOpt(255, "does not contain 'fd00::5'", "--ip", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "fd00::5")
+	addOpt(255, "does not contain '10.60.0.1'", "--ns_ip", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.60.0.1")
+	addOpt(255, "is the network address", "--ip", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.0.0")
+	addOpt(255, "is the broadcast address", "--ip", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.255.255")
+	addOpt(255, "is the network address", "--ip", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.0.0")
+	addOpt(255, "is the broadcast address", "--ip", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.255.255")
+	addOpt(255, "is the network address", "--ip", "switch", "change", "switch01", "-i", "10.31.0.0")
+	addOpt(255, "is the network address", "--reserve", "network", "change", "ipmi", "--reserve", "10.31.0.0")
+	addOpt(255, "is the broadcast address", "--reserve", "network", "change", "ipmi", "--reserve", "10.31.255.255")
+	addOpt(255, "is the network address", "--ns_ip", "network", "change", "ipmi", "--ns_ip", "10.31.0.0")
+	addOpt(255, "is the broadcast address", "--ns_ip", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.50.255.255")
 
 	// Addresses that are taken.
-	add(255, "already used by otherdev 'pdu01'", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.253.50")
-	add(255, "already used by switch 'switch01'", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.253.21")
-	add(255, "already used by the name server", "switch", "add", "-n", "sw2", "-N", "cluster", "-i", "10.30.255.254")
-	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.253.21")
-	add(1, "already used by the name server", "network", "change", "ipmi", "--reserve", "10.31.255.254")
-	add(1, "already used by a reservation", "network", "change", "ipmi", "--reserve", "10.31.253.99")
-	add(1, "already used by a reservation", "switch", "change", "switch01", "-i", "10.31.253.99")
-	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.253.21")
-	add(1, "already used by otherdev 'pdu01'", "switch", "change", "switch01", "-i", "10.31.253.50")
-	add(1, "already used by switch 'switch01'", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.21")
+	addOpt(1, "already used by otherdev 'pdu01'", "--ip", "switch", "add", "-n", "sw2", "-N", "ipmi", "-i", "10.31.253.50")
+	addOpt(1, "already used by switch 'switch01'", "--ip", "otherdev", "add", "-n", "dev2", "-N", "ipmi", "-i", "10.31.253.21")
+	addOpt(1, "already used by the name server", "--ip", "switch", "add", "-n", "sw2", "-N", "cluster", "-i", "10.30.255.254")
+	addOpt(1, "already used by switch 'switch01'", "--reserve", "network", "change", "ipmi", "--reserve", "10.31.253.21")
+	addOpt(1, "already used by the name server", "--reserve", "network", "change", "ipmi", "--reserve", "10.31.255.254")
+	addOpt(1, "already used by a reservation", "--reserve", "network", "change", "ipmi", "--reserve", "10.31.253.99")
+	addOpt(1, "already used by a reservation", "--ip", "switch", "change", "switch01", "-i", "10.31.253.99")
+	addOpt(1, "already used by switch 'switch01'", "--ns_ip", "network", "change", "ipmi", "--ns_ip", "10.31.253.21")
+	addOpt(1, "already used by otherdev 'pdu01'", "--ip", "switch", "change", "switch01", "-i", "10.31.253.50")
+	addOpt(1, "already used by switch 'switch01'", "--ip", "otherdev", "change", "pdu01", "-N", "ipmi", "-i", "10.31.253.21")
 	add(1, "is used by switch 'switch01'", "network", "change", "ipmi", "--release", "10.31.253.21")
 	// A good option with a bad one: neither is applied, claims are rolled back.
-	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
-	add(1, "already used by switch 'switch01'", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")
+	addOpt(1, "already used by switch 'switch01'", "--ns_ip", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.31.253.21")
+	addOpt(1, "already used by switch 'switch01'", "--reserve", "network", "change", "ipmi", "--ns_ip", "10.31.1.2", "--reserve", "10.31.253.21")
 	add(255, "Invalid IP '10.31.1' for --reserve: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--ns_hostname", "newmaster", "--reserve", "10.31.1")
-	add(255, "does not contain", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.30.1.1")
+	addOpt(255, "does not contain", "--ns_ip", "network", "change", "ipmi", "--reserve", "10.31.1.1", "--ns_ip", "10.30.1.1")
 
 	// Deleting what is in use.
 	cases = append(cases, badCase{args: a("network", "delete", "ipmi"), code: 1,
@@ -429,6 +448,11 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	add := func(code int, frag string, args ...string) {
 		cases = append(cases, badCase{args: args, code: code, frag: frag})
 	}
+	// addOpt: a well-formed address the network cannot take; the message
+	// ends naming the option that carried it.
+	addOpt := func(code int, frag, option string, args ...string) {
+		cases = append(cases, badCase{args: args, code: code, frag: frag, also: " (" + option + ")\n"})
+	}
 	addIn := func(stdin string, code int, frag string, args ...string) {
 		cases = append(cases, badCase{args: args, code: code, frag: frag, stdin: stdin})
 	}
@@ -565,18 +589,18 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	for _, ip := range []string{"bad", "10.30.0", "10.30.0.9/16", "300.1.1.1", "", "010.30.0.9", "fd00:1::5%eth0"} {
 		add(255, "Invalid IP '"+ip+"' for --interface: not an IPv4 or IPv6 address", "node", "change", "node002", "-i", "BOOTIF", ip)
 	}
-	add(1, "IP '10.30.0.1' in network 'cluster' is already used by node 'node001'", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.1")
-	add(1, "IP '10.31.0.1' in network 'ipmi' is already used by node 'node001'", "node", "change", "node002", "--interface", "BMC", "10.31.0.1")
-	add(1, "IP 'fd00:1::1' in network 'v6' is already used by node 'node001'", "node", "change", "node002", "-i", "eth1", "fd00:1::1")
-	add(1, "is already used by the name server", "node", "change", "node002", "-i", "BOOTIF", "10.30.255.254")
-	add(1, "is already used by switch 'switch01'", "node", "change", "node002", "-i", "BMC", "10.31.253.21")
-	add(1, "already used by node 'gpu01'", "node", "change", "node002", "--localboot", "y", "--mac", "00:11:22:33:44:66", "-i", "BOOTIF", "10.30.0.3")
-	add(255, "Network '10.30.0.0/16' does not contain '10.31.0.5'", "node", "change", "node002", "-i", "BOOTIF", "10.31.0.5")
-	add(255, "does not contain '10.30.0.5'", "node", "change", "node002", "-i", "BMC", "10.30.0.5")
-	add(255, "does not contain 'fd00:2::5'", "node", "change", "node002", "-i", "eth1", "fd00:2::5")
-	add(255, "is the network address", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.0")
-	add(255, "is the broadcast address", "node", "change", "node002", "-i", "BMC", "10.31.255.255")
-	add(255, "is the network address", "node", "change", "node002", "-i", "eth1", "fd00:1::")
+	addOpt(1, "IP '10.30.0.1' in network 'cluster' is already used by node 'node001'", "--interface", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.1")
+	addOpt(1, "IP '10.31.0.1' in network 'ipmi' is already used by node 'node001'", "--interface", "node", "change", "node002", "--interface", "BMC", "10.31.0.1")
+	addOpt(1, "IP 'fd00:1::1' in network 'v6' is already used by node 'node001'", "--interface", "node", "change", "node002", "-i", "eth1", "fd00:1::1")
+	addOpt(1, "is already used by the name server", "--interface", "node", "change", "node002", "-i", "BOOTIF", "10.30.255.254")
+	addOpt(1, "is already used by switch 'switch01'", "--interface", "node", "change", "node002", "-i", "BMC", "10.31.253.21")
+	addOpt(1, "already used by node 'gpu01'", "--interface", "node", "change", "node002", "--localboot", "y", "--mac", "00:11:22:33:44:66", "-i", "BOOTIF", "10.30.0.3")
+	addOpt(255, "Network '10.30.0.0/16' does not contain '10.31.0.5'", "--interface", "node", "change", "node002", "-i", "BOOTIF", "10.31.0.5")
+	addOpt(255, "does not contain '10.30.0.5'", "--interface", "node", "change", "node002", "-i", "BMC", "10.30.0.5")
+	addOpt(255, "does not contain 'fd00:2::5'", "--interface", "node", "change", "node002", "-i", "eth1", "fd00:2::5")
+	addOpt(255, "is the network address", "--interface", "node", "change", "node002", "-i", "BOOTIF", "10.30.0.0")
+	addOpt(255, "is the broadcast address", "--interface", "node", "change", "node002", "-i", "BMC", "10.31.255.255")
+	addOpt(255, "is the network address", "--interface", "node", "change", "node002", "-i", "eth1", "fd00:1::")
 	add(1, "No IPv6 network is configured for interface 'BOOTIF'", "node", "change", "node002", "-i", "BOOTIF", "fd00:1::5")
 	add(1, "No IPv4 network is configured for interface 'eth1'", "node", "change", "node002", "-i", "eth1", "10.30.0.9")
 	add(1, "No IPv4 network is configured for interface 'eth2'", "node", "change", "node002", "-i", "eth2", "10.30.0.9")
@@ -609,5 +633,19 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	cases = append(cases, badCase{args: []string{"osimage", "delete", "compute"}, code: 1, frag: "compute is a dependency for the objects: ", also: "[group/compute] [group/gpu] [group/tiny]"})
 	cases = append(cases, badCase{args: []string{"bmcsetup", "delete", "base"}, code: 1, frag: "base is a dependency for the objects: [group/compute]"})
 
+	checkBadCases(t, env, dump, cases)
+}
+
+// TestBadInputClusterInit: a malformed --frontend_address on a fresh
+// database exits 255 with one line naming the option and the text, and
+// creates no cluster.
+func TestBadInputClusterInit(t *testing.T) {
+	env, dir := newLunaEnv(t)
+	_, dump := openDump(t, env)
+	var cases []badCase
+	for _, ip := range []string{"10.30.0.300", "10.31.253", "10.30.0.1/24", "x", ""} {
+		cases = append(cases, badCase{args: []string{"cluster", "init", "--frontend_address", ip, "--user", "root", "--path", dir}, code: 255,
+			frag: "Invalid IP '" + ip + "' for --frontend_address: not an IPv4 or IPv6 address"})
+	}
 	checkBadCases(t, env, dump, cases)
 }

@@ -132,7 +132,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	}
 	var bad *luna.AddressError
 	if errors.As(ran.err, &bad) && bad.Option == "" && ran0 != nil {
-		bad.Option = optionHolding(ran0, bad.Text)
+		bad.Option = optionHolding(ran0, bad.Field, bad.Text)
 	}
 	fmt.Fprintf(stdio.Err, "ERROR: %s\n", oneLine(ran.err.Error()))
 	return exitCode(ran.err)
@@ -141,32 +141,41 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 // optionHolding names the option of cmd given on the command line whose
 // value (or one of whose comma-separated values) is text: "--network".
 // The second value of a pair option (`-i IF IP`) is named by the pair's
-// long option. "" when none holds it.
-func optionHolding(cmd *cobra.Command, text string) string {
+// long option. The option named field comes first when it holds text.
+// "" when none holds it.
+func optionHolding(cmd *cobra.Command, field, text string) string {
 	second := map[string]string{}
 	if p := strings.Split(cmd.Annotations[pairAnnotation], ","); len(p) == 3 {
 		second[p[2]] = p[0]
 	}
 	found := ""
+	if f := cmd.Flags().Lookup(field); field != "" && f != nil && f.Changed {
+		found = holding(f, text, second)
+	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if found != "" {
-			return
-		}
-		v := strings.Trim(f.Value.String(), "[]")
-		for _, item := range append([]string{v}, strings.Split(v, ",")...) {
-			if item == text || strings.TrimSpace(item) == strings.TrimSpace(text) {
-				found = f.Name
-				if long, ok := second[f.Name]; ok {
-					found = long
-				}
-				return
-			}
+		if found == "" {
+			found = holding(f, text, second)
 		}
 	})
 	if found == "" {
 		return ""
 	}
 	return "--" + found
+}
+
+// holding is the name of f (or of the pair it is the second value of)
+// when its value, or one of its comma-separated values, is text; else "".
+func holding(f *pflag.Flag, text string, second map[string]string) string {
+	v := strings.Trim(f.Value.String(), "[]")
+	for _, item := range append([]string{v}, strings.Split(v, ",")...) {
+		if item == text || strings.TrimSpace(item) == strings.TrimSpace(text) {
+			if long, ok := second[f.Name]; ok {
+				return long
+			}
+			return f.Name
+		}
+	}
+	return ""
 }
 
 func oneLine(s string) string {

@@ -42,7 +42,8 @@ func (s *Service) claimAt(ctx context.Context, n *store.Network, off ipam.Offset
 	if errors.Is(err, store.ErrExists) {
 		sub, _ := subnet(n)
 		ip, _ := sub.AddrAt(off)
-		return Failf("IP '%s' in network '%s' is already used by %s", ipam.FormatAddr(ip), n.Name, s.holder(ctx, n.ID, off))
+		return addressRefused(ipam.FormatAddr(ip), ErrRefused,
+			fmt.Sprintf("IP '%s' in network '%s' is already used by %s", ipam.FormatAddr(ip), n.Name, s.holder(ctx, n.ID, off)))
 	}
 	if err != nil { // interrupted or lost: the claim may be stored all the same
 		return s.undo(ctx, err, "the claim of "+s.ipText(n, off), func(ctx context.Context) error { return s.dropClaim(ctx, a.ID) })
@@ -187,7 +188,7 @@ func parseIn(n *store.Network, text string) (ipam.Offset, error) {
 	}
 	off, err := sub.ParseUsable(text)
 	if err != nil {
-		return ipam.Offset{}, invalid(err)
+		return ipam.Offset{}, addressRefused(text, ErrInvalid, err.Error())
 	}
 	return off, nil
 }

@@ -182,11 +182,18 @@ func dhcpRange(n *store.Network, frontend, startText, endText string) (start, en
 	if err != nil {
 		return start, end, err
 	}
-	if start, err = parseIn(n, startText); err != nil {
-		return start, end, Failf("Start of the range does not belong to network.")
-	}
-	if end, err = parseIn(n, endText); err != nil {
-		return start, end, Failf("End of the range does not belong to network.")
+	for _, p := range []struct {
+		off   *ipam.Offset
+		text  string
+		which string
+	}{{&start, startText, "Start"}, {&end, endText, "End"}} {
+		if _, err := ipam.ParseAddr(p.text); err != nil {
+			return start, end, notIP("IP", p.text)
+		}
+		if *p.off, err = parseIn(n, p.text); err != nil {
+			return start, end, addressRefused(p.text, ErrInvalid,
+				fmt.Sprintf("%s of the range '%s' does not belong to network '%s'", p.which, p.text, n.Name))
+		}
 	}
 	if end.Cmp(start) < 0 {
 		return start, end, Failf("End IP of the range should not be below the start.")

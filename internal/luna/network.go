@@ -46,8 +46,11 @@ func (s *Service) AddNetwork(ctx context.Context, o NetworkAdd) error {
 	}
 	nsOff := sub.MaxOffset()
 	if o.NSIP != "" {
+		if _, err := ipam.ParseAddr(o.NSIP); err != nil {
+			return forField(notIP("IP", o.NSIP), "ns_ip")
+		}
 		if nsOff, err = sub.ParseUsable(o.NSIP); err != nil {
-			return invalid(err)
+			return forField(addressRefused(o.NSIP, ErrInvalid, err.Error()), "ns_ip")
 		}
 	}
 	ns := o.NSHostname
@@ -286,28 +289,28 @@ type networkAddrs struct {
 // network as it will be, and finds what --release frees.
 func (s *Service) parseNetworkAddrs(ctx context.Context, n *store.Network, sub ipam.Network, o NetworkChange) (networkAddrs, error) {
 	var a networkAddrs
-	parse := func(v *string) (*ipam.Offset, error) {
+	parse := func(v *string, field string) (*ipam.Offset, error) {
 		if v == nil {
 			return nil, nil
 		}
 		if _, err := ipam.ParseAddr(*v); err != nil {
-			return nil, notIP("IP", *v)
+			return nil, forField(notIP("IP", *v), field)
 		}
 		off, err := sub.ParseUsable(*v)
 		if err != nil {
-			return nil, invalid(err)
+			return nil, forField(addressRefused(*v, ErrInvalid, err.Error()), field)
 		}
 		return &off, nil
 	}
 	var err error
-	if a.reserve, err = parse(o.Reserve); err != nil {
+	if a.reserve, err = parse(o.Reserve, "reserve"); err != nil {
 		return a, err
 	}
-	releaseOff, err := parse(o.Release)
+	releaseOff, err := parse(o.Release, "release")
 	if err != nil {
 		return a, err
 	}
-	if a.ns, err = parse(o.NSIP); err != nil {
+	if a.ns, err = parse(o.NSIP, "ns_ip"); err != nil {
 		return a, err
 	}
 	if releaseOff != nil {

@@ -2,6 +2,7 @@ package luna
 
 import (
 	"context"
+	"errors"
 	"sort"
 
 	"github.com/clustervision/luna-go/internal/store"
@@ -37,7 +38,11 @@ func (s *Service) AddOtherDevs(ctx context.Context, names []string, network, ip 
 		return err
 	}
 	if err := s.claimAt(ctx, net, off, store.KindOtherDev, d.ID, ""); err != nil {
-		return s.undo(ctx, Errorf("Unable to allocate IP in network: %s", err.Error()), "otherdev '"+d.Name+"'",
+		var taken *AddressError
+		if !errors.As(err, &taken) {
+			err = Errorf("Unable to allocate IP in network: %s", err.Error())
+		}
+		return s.undo(ctx, err, "otherdev '"+d.Name+"'",
 			func(ctx context.Context) error { return s.st.Delete(ctx, store.OtherDevs, d.ID) })
 	}
 	return nil

@@ -2,6 +2,7 @@ package luna
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/clustervision/luna-go/internal/ipam"
@@ -90,7 +91,11 @@ func (s *Service) AddSwitches(ctx context.Context, names []string, o SwitchOpts)
 		return err
 	}
 	if err := s.claimAt(ctx, net, off, store.KindSwitch, sw.ID, ""); err != nil {
-		return s.undo(ctx, Errorf("Could not acquire ip for switch: %s", err.Error()), "switch '"+sw.Name+"'",
+		var taken *AddressError
+		if !errors.As(err, &taken) {
+			err = Errorf("Could not acquire ip for switch: %s", err.Error())
+		}
+		return s.undo(ctx, err, "switch '"+sw.Name+"'",
 			func(ctx context.Context) error { return s.st.Delete(ctx, store.Switches, sw.ID) })
 	}
 	return nil
