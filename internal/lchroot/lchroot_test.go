@@ -448,3 +448,23 @@ func TestInteractive(t *testing.T) {
 	}
 	img.afterExit()
 }
+
+// TestSIGINT: Ctrl-C sent to lchroot alone (not its process group)
+// reaches the command; lchroot exits 130 and leaves nothing.
+func TestSIGINT(t *testing.T) {
+	img := newImage(t)
+	cmd, _, errb := img.command("compute", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, "sleep in the image", func() bool { return len(img.inImage()) == 1 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGINT) {
+		t.Errorf("exit %d, want %d; stderr %q", code, 128+int(syscall.SIGINT), errb)
+	}
+	img.afterExit()
+}
