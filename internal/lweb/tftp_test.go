@@ -34,9 +34,18 @@ func TestTFTPServer(t *testing.T) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	undi := []byte(strings.Repeat("undionly-binary ", 4000)) // several blocks
-	if err := os.WriteFile(filepath.Join(root, "luna_undionly.kpxe"), undi, 0o644); err != nil {
-		t.Fatal(err)
+	// The real iPXE binaries, under the names makedhcp hands out (what the
+	// README's Getting started copies into /tftpboot); both span many blocks.
+	bins := map[string][]byte{}
+	for name, src := range map[string]string{"luna_undionly.kpxe": "/usr/lib/ipxe/undionly.kpxe", "luna_ipxe.efi": "/usr/lib/ipxe/ipxe.efi"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatalf("%v: the iPXE binaries are needed: apt-get install ipxe (make deps)", err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bins[name] = b
 	}
 	if err := os.WriteFile(filepath.Join(f.path, "secret"), []byte("outside"), 0o644); err != nil {
 		t.Fatal(err)
@@ -59,11 +68,13 @@ func TestTFTPServer(t *testing.T) {
 	}
 	base := "tftp://" + addr + "/"
 
-	got, ok := curlTFTP(t, base+"luna_undionly.kpxe")
-	if !ok || got != string(undi) {
-		t.Fatalf("luna_undionly.kpxe: ok=%v, %d bytes, want %d", ok, len(got), len(undi))
+	for name, want := range bins {
+		got, ok := curlTFTP(t, base+name)
+		if !ok || got != string(want) {
+			t.Fatalf("%s: ok=%v, %d bytes, want the %d of the iPXE binary", name, ok, len(got), len(want))
+		}
 	}
-	got, ok = curlTFTP(t, base+"pxelinux.cfg/01-52-54-00-00-00-01")
+	got, ok := curlTFTP(t, base+"pxelinux.cfg/01-52-54-00-00-00-01")
 	if !ok || !strings.Contains(got, "KERNEL http://127.0.0.1:7050/boot/compute-vmlinuz-5.10.0-9-amd64") || !strings.Contains(got, "luna.node=node001") {
 		t.Fatalf("pxelinux.cfg for node001: ok=%v\n%s", ok, got)
 	}
