@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clustervision/luna-go/internal/cli"
 	"github.com/clustervision/luna-go/internal/testutil"
 )
@@ -22,6 +24,15 @@ import (
 const runAsLchroot = "LCHROOT_TEST_RUN"
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "release" { // in the image: uname(2) without libc
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(unix.ByteSliceToString(u.Release[:]))
+		os.Exit(0)
+	}
 	if os.Getenv(runAsLchroot) != "" || os.Getenv(enterEnv) != "" {
 		if d := os.Getenv("LCHROOT_TEST_LOCKDIR"); d != "" {
 			LockDir = d
@@ -465,6 +476,19 @@ func TestSIGINT(t *testing.T) {
 	_ = cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGINT) {
 		t.Errorf("exit %d, want %d; stderr %q", code, 128+int(syscall.SIGINT), errb)
+	}
+	img.afterExit()
+}
+
+// TestUnameSyscall: a Go program, which calls uname(2) itself (no libc to
+// preload into), sees the image's kernel too: this test binary, named
+// "release" in the image, prints the release it gets.
+func TestUnameSyscall(t *testing.T) {
+	img := newImage(t)
+	copyFile(t, os.Args[0], filepath.Join(img.path, "bin/release"), 0o755)
+	cmd, out, errb := img.command("compute", "/bin/release")
+	if err := cmd.Run(); err != nil || out.String() != kernver+"\n" {
+		t.Errorf("uname(2) from a Go program: %v, stdout %q, stderr %q; want %s", err, out, errb, kernver)
 	}
 	img.afterExit()
 }
