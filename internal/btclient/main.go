@@ -48,6 +48,7 @@ or SIGINT.
   -e          write the download's events (start, announce, peer, first_byte,
               first_piece, last_byte, verified) as JSON lines on stderr
   -h          this help
+  --version   print the version and commit, and exit
 
 Exit status: 0 after seeding when stopped by SIGTERM/SIGINT, 1 on a fatal
 error (unusable torrent, no port, disk, stalled, timed out), 2 when stopped
@@ -73,6 +74,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		help                             = fs.Bool("h", false, "")
 		events                           = fs.Bool("e", false, "")
 	)
+	fs.Bool("version", false, "") // answered by cmd/ltorrent-client; listed in usage
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Config is what the command line sets.
@@ -67,6 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.ImageMiB, "size", 16, "image payload in MiB")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "time allowed for every node to install")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory (logs, node roots) in /tmp/lunademo-kept-PID")
+	fs.Bool("version", false, version.Usage) // answered by cmd/lunademo; listed in -help
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

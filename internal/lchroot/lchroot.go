@@ -32,6 +32,7 @@ import (
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Exit codes of lchroot itself (any other is the command's).
@@ -101,6 +102,7 @@ func newCommand(run func(*cobra.Command, []string) error) *cobra.Command {
 		RunE:                  run,
 	}
 	cmd.Flags().SetInterspersed(false) // COMMAND's own options are COMMAND's
+	version.AddFlag(cmd.Flags())
 	return cmd
 }
 

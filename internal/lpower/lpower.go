@@ -27,6 +27,7 @@ import (
 	"github.com/clustervision/luna-go/internal/hostlist"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/power"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Exit codes.
@@ -147,6 +148,7 @@ func newCommand(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Co
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "time allowed for each BMC (session and command)")
 	f.IntVarP(&o.CipherSuite, "cipher-suite", "C", power.DefaultCipherSuite, "RMCP+ cipher suite, as ipmitool -C (3: SHA1/AES-128; 17: SHA256/AES-128)")
 	f.IntVar(&o.Port, "port", power.DefaultPort, "UDP port of the BMCs")
+	version.AddFlag(f)
 	_ = f.MarkHidden("port")
 	return cmd, res
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Main runs the ltorrent command and returns its exit code. ctx ends on
@@ -81,6 +82,7 @@ logs to stderr; SIGHUP re-reads the directory and the osimages at once.`,
 	}
 	root.RunE = serve
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
+	version.AddFlag(root.PersistentFlags())
 	start := &cobra.Command{Use: "start", Short: "Seed in the foreground (the same as no command)", Args: cobra.NoArgs, RunE: serve}
 	reload := &cobra.Command{
 		Use:   "reload",

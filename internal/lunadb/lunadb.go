@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustervision/luna-go/internal/embeddb"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Main runs lunadb until ctx ends (cmd/lunadb cancels it on SIGINT or
@@ -64,5 +65,6 @@ func newCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/luna/db", "directory holding the SQLite database files")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log FerretDB's informational messages (--log-level info)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "least level logged: debug (every error response sent to a client), info, warn or error")
+	version.AddFlag(cmd.Flags())
 	return cmd
 }

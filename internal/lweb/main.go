@@ -17,6 +17,7 @@ import (
 	"github.com/clustervision/luna-go/internal/daemon"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/macupdater"
+	"github.com/clustervision/luna-go/internal/version"
 )
 
 // Options are lweb's command-line settings.
@@ -95,6 +96,7 @@ func newCommand(stdout, stderr io.Writer, getenv func(string) string, reload <-c
 	f.StringVar(&o.TFTP, "tftp", ":69", `UDP address of the built-in TFTP server ("off": none)`)
 	f.StringVar(&o.TFTPRoot, "tftp-root", "/tftpboot", "directory the TFTP server serves the iPXE binaries from")
 	f.DurationVar(&o.MenuTimeout, "menu-timeout", 10*time.Second, "time the iPXE menu waits before asking the server")
+	version.AddFlag(f)
 	return cmd
 }
 

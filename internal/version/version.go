@@ -5,6 +5,8 @@ package version
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/spf13/pflag"
 )
 
 // Version and Commit are set by the Makefile's build target:
@@ -51,6 +53,15 @@ func Get() (version, commit string) {
 		commit = "unknown"
 	}
 	return version, commit
+}
+
+// Usage is the help text of --version, the same in every program.
+const Usage = "print the version and commit, and exit"
+
+// AddFlag lists --version among a program's options, so that its --help
+// shows it; the program's main answers it before any parsing (Asked).
+func AddFlag(fs *pflag.FlagSet) {
+	fs.Bool("version", false, Usage)
 }
 
 // Line is what `PROG --version` prints: "lweb 1.2.0-go (commit 04610bd)".

@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-var programs = []string{"luna", "lweb", "lunadb", "ltorrent", "ltorrent-client", "lpower", "lunademo"}
+var programs = []string{"luna", "lweb", "lunadb", "ltorrent", "ltorrent-client", "lpower", "lunademo", "lchroot"}
 
 // TestEveryProgramVersion builds every program as `make build` does (the
 // version and commit given with -ldflags -X) and runs `PROG --version`:
-// it prints "PROG VERSION (commit COMMIT)" and exits 0. Built without
+// it prints "PROG VERSION (commit COMMIT)" and exits 0, and `PROG --help`
+// lists --version with the same text everywhere. Built without
 // -ldflags, luna still answers, with the fallback.
 func TestEveryProgramVersion(t *testing.T) {
 	bin := t.TempDir()
@@ -34,6 +35,11 @@ func TestEveryProgramVersion(t *testing.T) {
 		}
 		if want := p + " 9.8.7-test (commit 0123abcd)\n"; string(out) != want {
 			t.Errorf("%s --version printed %q, want %q", p, out, want)
+		}
+		// --help lists it (lunademo's Go flags write -version).
+		help, err := exec.Command(filepath.Join(bin, p), "--help").CombinedOutput()
+		if !regexp.MustCompile(`(?m)^ +(--|-)version\b.*\n?.*` + regexp.QuoteMeta(Usage)).Match(help) {
+			t.Errorf("%s --help (%v) does not list --version with %q:\n%s", p, err, Usage, help)
 		}
 	}
 
