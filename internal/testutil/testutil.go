@@ -42,6 +42,7 @@ func (w withDB) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	dataDir = dir
 	srv, err := embeddb.Start(context.Background(), embeddb.Config{Listen: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testutil: start embedded FerretDB:", err)
@@ -52,6 +53,15 @@ func (w withDB) Run() int {
 	_ = srv.Stop()
 	return code
 }
+
+// dataDir holds the embedded server's SQLite files ("" with
+// LUNA_TEST_MONGODB_URI).
+var dataDir string
+
+// DataDir is the directory of the embedded server's SQLite files, one
+// <database>.sqlite per database; "" when the tests run against the server
+// LUNA_TEST_MONGODB_URI names.
+func DataDir() string { return dataDir }
 
 // URI is the address of the shared server.
 func URI() string {

@@ -11,16 +11,24 @@ package stored
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite" // the embedded FerretDB's own files (FailWrites)
+
 	"github.com/clustervision/luna-go/internal/ipam"
 	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/testutil"
 )
 
 // Lease is how long a lock whose holder stopped renewing it stays taken.
 const Lease = store.DefaultLease
+
+// Meta is the collection of the change marker (and the schema version).
+const Meta = store.Meta
 
 // Claim kinds (Claim.Kind).
 const (
@@ -375,4 +383,57 @@ func addressText(t testing.TB, n *store.Network, key string) string {
 		t.Fatal(err)
 	}
 	return ipam.FormatAddr(ip)
+}
+
+// ChangeMarker is the change marker's value ("" before the first change).
+func (d *DB) ChangeMarker() string {
+	d.t.Helper()
+	v, err := d.st.ChangeMarker(context.Background())
+	d.fatal(err)
+	return v
+}
+
+// FailWrites makes the embedded server refuse every insert and update of
+// collection coll in database db, as a server that fails the write would:
+// SQLite triggers on the collection's table in the server's own file abort
+// them. The returned function lifts the fault. It needs the embedded
+// server (not LUNA_TEST_MONGODB_URI) and a collection that exists.
+func FailWrites(t testing.TB, db, coll string) (lift func()) {
+	t.Helper()
+	dir := testutil.DataDir()
+	if dir == "" {
+		t.Fatal("FailWrites needs the embedded FerretDB (unset LUNA_TEST_MONGODB_URI)")
+	}
+	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(dir, db+".sqlite")+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb.SetMaxOpenConns(1)
+	var table string
+	if err := sdb.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
+		sdb.Close()
+		t.Fatalf("collection %s of database %s in %s: %v", coll, db, dir, err)
+	}
+	for _, op := range []string{"INSERT", "UPDATE"} {
+		q := `CREATE TRIGGER "luna_fault_` + op + `" BEFORE ` + op + ` ON "` + table + `" BEGIN SELECT RAISE(ABORT, 'injected fault'); END`
+		if _, err := sdb.Exec(q); err != nil {
+			sdb.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lifted := false
+	lift = func() {
+		if lifted {
+			return
+		}
+		lifted = true
+		for _, op := range []string{"INSERT", "UPDATE"} {
+			if _, err := sdb.Exec(`DROP TRIGGER IF EXISTS "luna_fault_` + op + `"`); err != nil {
+				t.Errorf("lift the fault: %v", err)
+			}
+		}
+		sdb.Close()
+	}
+	t.Cleanup(lift)
+	return lift
 }
