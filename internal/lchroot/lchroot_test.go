@@ -403,7 +403,7 @@ func TestSIGTERMIgnored(t *testing.T) {
 	}
 	img.afterExit()
 
-	code, out, errOut := img.run("compute", "sh", "-c", "sleep 60 </dev/null >/dev/null 2>&1 & echo started")
+	code, out, errOut := img.run("compute", "sh", "-c", "sleep 60 </dev/null >/dev/null 2>&1 & until grep -qx sleep /proc/$!/comm; do :; done; echo started")
 	if code != 0 || out != "started\n" || !strings.Contains(errOut, "(sleep)") {
 		t.Errorf("background sleep: exit %d, %q, %q", code, out, errOut)
 	}
