@@ -393,13 +393,17 @@ func (d *DB) ChangeMarker() string {
 	return v
 }
 
-// FailWrites makes the embedded server refuse every insert and update of
-// collection coll in database db, as a server that fails the write would:
-// SQLite triggers on the collection's table in the server's own file abort
-// them. The returned function lifts the fault. It needs the embedded
-// server (not LUNA_TEST_MONGODB_URI) and a collection that exists.
-func FailWrites(t testing.TB, db, coll string) (lift func()) {
+// FailWrites makes the embedded server refuse the writes ops ("INSERT",
+// "UPDATE", "DELETE"; none = INSERT and UPDATE) of collection coll in
+// database db, as a server that fails them would: SQLite triggers on the
+// collection's table in the server's own file abort them. The returned
+// function lifts the fault. It needs the embedded server (not
+// LUNA_TEST_MONGODB_URI) and a collection that exists.
+func FailWrites(t testing.TB, db, coll string, ops ...string) (lift func()) {
 	t.Helper()
+	if len(ops) == 0 {
+		ops = []string{"INSERT", "UPDATE"}
+	}
 	dir := testutil.DataDir()
 	if dir == "" {
 		t.Fatal("FailWrites needs the embedded FerretDB (unset LUNA_TEST_MONGODB_URI)")
@@ -414,8 +418,9 @@ func FailWrites(t testing.TB, db, coll string) (lift func()) {
 		sdb.Close()
 		t.Fatalf("collection %s of database %s in %s: %v", coll, db, dir, err)
 	}
-	for _, op := range []string{"INSERT", "UPDATE"} {
-		q := `CREATE TRIGGER "luna_fault_` + op + `" BEFORE ` + op + ` ON "` + table + `" BEGIN SELECT RAISE(ABORT, 'injected fault'); END`
+	trigger := func(op string) string { return `"luna_fault_` + table + `_` + op + `"` }
+	for _, op := range ops {
+		q := `CREATE TRIGGER ` + trigger(op) + ` BEFORE ` + op + ` ON "` + table + `" BEGIN SELECT RAISE(ABORT, 'injected fault'); END`
 		if _, err := sdb.Exec(q); err != nil {
 			sdb.Close()
 			t.Fatalf("%s: %v", q, err)
@@ -427,8 +432,8 @@ func FailWrites(t testing.TB, db, coll string) (lift func()) {
 			return
 		}
 		lifted = true
-		for _, op := range []string{"INSERT", "UPDATE"} {
-			if _, err := sdb.Exec(`DROP TRIGGER IF EXISTS "luna_fault_` + op + `"`); err != nil {
+		for _, op := range ops {
+			if _, err := sdb.Exec(`DROP TRIGGER IF EXISTS ` + trigger(op)); err != nil {
 				t.Errorf("lift the fault: %v", err)
 			}
 		}
