@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/clustervision/luna-go/internal/store"
 )
 
@@ -33,16 +35,23 @@ func (s *Service) LoadSnapshot(ctx context.Context) (*Snapshot, error) {
 		bmcs   []store.BMCSetup
 		macs   []store.MAC
 	)
+	// The collections are read at the same time: the server reads the
+	// nodes and the MACs (the two large ones) on two cores, not one after
+	// the other (docs/BENCHMARKS.md, bench/dhcpdns).
+	var nets map[store.ID]*store.Network
+	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range []struct {
 		coll string
 		out  any
 	}{{store.Nodes, &nodes}, {store.Groups, &groups}, {store.OSImages, &images}, {store.BMCSetups, &bmcs}, {store.MACs, &macs}} {
-		if err := s.st.List(ctx, l.coll, l.out); err != nil {
-			return nil, err
-		}
+		g.Go(func() error { return s.st.List(gctx, l.coll, l.out) })
 	}
-	nets, err := s.networksByID(ctx)
-	if err != nil {
+	g.Go(func() error {
+		var err error
+		nets, err = s.networksByID(gctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	groupByID := make(map[store.ID]*store.Group, len(groups))
