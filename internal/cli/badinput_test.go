@@ -564,9 +564,9 @@ func TestBadInputGroupsNodes(t *testing.T) {
 	add(2, `required flag(s) "group" not set`, "node", "add", "-n", "n1")
 	// Exhaustion of small on the second interface: the BOOTIF claims made
 	// first are released and the nodes removed (1.2 bug 33 left an orphan).
-	add(255, "Unable to allocate IP address for interface 'small0'", "node", "add", "-g", "tiny", "-n", "t[6-7]")
-	add(255, "No free IPs available in network 'small'", "node", "add", "-g", "tiny", "-n", "t6")
-	add(255, "Unable to allocate IP address for interface 'small0'", "node", "add", "-g", "tiny")
+	add(1, "Unable to allocate IP address for interface 'small0'", "node", "add", "-g", "tiny", "-n", "t[6-7]")
+	add(1, "No free IPs available in network 'small'", "node", "add", "-g", "tiny", "-n", "t6")
+	add(1, "Unable to allocate IP address for interface 'small0'", "node", "add", "-g", "tiny")
 
 	// node change: one node; nothing is stored when any option is bad.
 	for _, mac := range []string{"00:11:22:33:44", "zz:11:22:33:44:55", "00-11-22-33-44-55", "0:11:22:33:44:55", "00:11:22:33:44:55:66", "001122334455", " 00:11:22:33:44:66"} {

@@ -68,6 +68,19 @@ func InUse(name string, users []store.Ref) error {
 	return &Error{Kind: ErrInUse, Msg: fmt.Sprintf("%s is a dependency for the objects: %s", name, strings.Join(parts, " "))}
 }
 
+// wrapf is err's message after a prefix, keeping its kind (so its exit
+// code): an exhausted network stays a refusal, a lost database a runtime
+// failure.
+func wrapf(err error, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...) + err.Error()
+	for _, kind := range []error{ErrRefused, ErrInUse, ErrInvalid, ErrNotFound, ErrExists} {
+		if errors.Is(err, kind) {
+			return &Error{Kind: kind, Msg: msg}
+		}
+	}
+	return &Error{Msg: msg}
+}
+
 // invalid marks an error of a parser (bad address or name text) as
 // ErrInvalid, unless it already has a kind.
 func invalid(err error) error {

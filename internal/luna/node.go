@@ -108,7 +108,7 @@ func (s *Service) AddNodes(ctx context.Context, group string, names []string) ([
 			}
 			claims, err := s.allocateMany(ctx, n, store.KindNode, reqs)
 			if err != nil {
-				return nil, undo(Errorf("Unable to allocate IP address for interface '%s': %s", ifc.Name, err.Error()))
+				return nil, undo(wrapf(err, "Unable to allocate IP address for interface '%s': ", ifc.Name))
 			}
 			for _, a := range claims {
 				claimsOf[a.Owner] = append(claimsOf[a.Owner], a)
