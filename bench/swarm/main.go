@@ -629,16 +629,24 @@ func (b *bench) runSwarm(ctx context.Context, client string, n int, data []byte,
 			break
 		}
 		if time.Since(t0) > limit {
-			var b strings.Builder
+			var sb strings.Builder
 			for i, nd := range nodes {
 				if nd.finished().IsZero() {
 					nd.mu.Lock()
-					fmt.Fprintf(&b, "node %d:\n%s\n", i+1, nd.out.String())
+					fmt.Fprintf(&sb, "node %d:\n%s\n", i+1, nd.out.String())
 					nd.mu.Unlock()
 					break
 				}
 			}
-			return nil, fmt.Errorf("not every node done after %s\n%s", limit, b.String())
+			if luna {
+				for _, name := range []string{"ltorrent", "lweb"} {
+					if lb, err := os.ReadFile(filepath.Join(b.fe.dir, name+".log")); err == nil {
+						lines := strings.Split(strings.TrimSpace(string(lb)), "\n")
+						fmt.Fprintf(&sb, "%s.log, last lines:\n%s\n", name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+					}
+				}
+			}
+			return nil, fmt.Errorf("not every node done after %s\n%s", limit, sb.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
