@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -78,6 +79,18 @@ type Store struct {
 	db     *mongo.Database
 }
 
+// withPort is host as the driver dials it: MongoDB's port 27017 when the
+// URI names none (a Unix socket path is left as it is).
+func withPort(host string) string {
+	if strings.HasPrefix(host, "/") || strings.HasSuffix(host, ".sock") {
+		return host
+	}
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), "27017")
+}
+
 // Open connects to uri and checks that a server answers within timeout; a
 // failure is one line naming the servers tried (the URI's hosts; target
 // when it has none), or saying at once that the URI could not be parsed. It then makes sure the
@@ -88,7 +101,11 @@ func Open(ctx context.Context, uri, database, target string, timeout time.Durati
 		return nil, fmt.Errorf("Unable to connect to MongoDB: the URI could not be parsed: %s", strings.TrimPrefix(firstLine(err), "error parsing uri: "))
 	}
 	if len(cs.Hosts) > 0 {
-		target = strings.Join(cs.Hosts, ",")
+		hosts := make([]string, len(cs.Hosts))
+		for i, h := range cs.Hosts {
+			hosts[i] = withPort(h)
+		}
+		target = strings.Join(hosts, ",")
 	}
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(timeout).

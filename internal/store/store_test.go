@@ -298,4 +298,9 @@ func TestOpenNamesWhatWasTried(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB at 127.0.0.1:1,127.0.0.1:2: ") {
 		t.Fatalf("unreachable hosts: %v", err)
 	}
+	// A host without a port is named with the port dialled (27017).
+	_, err = store.Open(ctx, "mongodb://192.0.2.1,[::1]:1/", "luna", "localhost", 500*time.Millisecond)
+	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB at 192.0.2.1:27017,[::1]:1: ") {
+		t.Fatalf("hosts without a port: %v", err)
+	}
 }
