@@ -299,8 +299,8 @@ func TestOpenNamesWhatWasTried(t *testing.T) {
 		t.Fatalf("unreachable hosts: %v", err)
 	}
 	// A host without a port is named with the port dialled (27017).
-	_, err = store.Open(ctx, "mongodb://192.0.2.1,[::1]:1/", "luna", "localhost", 500*time.Millisecond)
-	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB at 192.0.2.1:27017,[::1]:1: ") {
+	_, err = store.Open(ctx, "mongodb://198.51.100.1,[::1]:1/", "luna", "localhost", 500*time.Millisecond)
+	if err == nil || !strings.HasPrefix(err.Error(), "Unable to connect to MongoDB at 198.51.100.1:27017,[::1]:1: ") {
 		t.Fatalf("hosts without a port: %v", err)
 	}
 }
