@@ -23,10 +23,11 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/clustervision/luna-go/internal/cli"
+	"github.com/clustervision/luna-go/internal/config"
 	"github.com/clustervision/luna-go/internal/luna"
 	"github.com/clustervision/luna-go/internal/lweb"
-	"github.com/clustervision/luna-go/internal/store"
 	"github.com/clustervision/luna-go/internal/testutil"
+	"github.com/clustervision/luna-go/internal/testutil/stored"
 )
 
 func TestMain(m *testing.M) {
@@ -50,7 +51,7 @@ const (
 type cluster struct {
 	t        *testing.T
 	env      map[string]string
-	st       *store.Store
+	db       *stored.DB
 	path     string // the cluster path: boot/ and torrents/
 	url      string // http://127.0.0.1:PORT
 	nodeIP   string // node001's BOOTIF address
@@ -86,13 +87,14 @@ func newCluster(t *testing.T) *cluster {
 // boot network NET/PREFIX.
 func newClusterOn(t *testing.T, host, netAddr, prefix string) *cluster {
 	t.Helper()
-	st, db := testutil.Store(t)
+	db := testutil.NewDatabase()
+	t.Cleanup(func() { stored.Drop(testutil.URI(), db) })
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "luna.conf")
 	if err := os.WriteFile(conf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, st: st, path: dir, peers: map[string]bool{}, env: map[string]string{"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db,
+	c := &cluster{t: t, db: stored.Open(t, testutil.URI(), db), path: dir, peers: map[string]bool{}, env: map[string]string{"LUNA_MONGO_URI": testutil.URI(), "LUNA_DB": db,
 		"LUNA_CONF": conf, "LUNA_LOGDIR": filepath.Join(dir, "log")}}
 	img := filepath.Join(dir, "img")
 	for _, d := range []string{filepath.Join(img, "lib/modules/5.10.0-9-amd64"), filepath.Join(img, "boot"),
@@ -127,7 +129,15 @@ func newClusterOn(t *testing.T, host, netAddr, prefix string) *cluster {
 	// come from node001's BOOTIF address, as nginx in front of lweb would
 	// (X-Real-IP), so that discovery hands them the node's boot token
 	// (docs/lweb.md, "Boot identity").
-	svc := luna.NewService(st)
+	cfg, err := config.Load(func(k string) string { return c.env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := luna.Open(context.Background(), cfg, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
 	bp, err := svc.BootParams(context.Background(), "node001")
 	if err != nil || bp.Net4 == nil {
 		t.Fatalf("node001's boot address: %v", err)
@@ -188,33 +198,22 @@ func (c *cluster) pack(tree string) {
 // tarball, as `osimage pack` does.
 func (c *cluster) record(packed bool) {
 	c.t.Helper()
-	ctx := context.Background()
-	var img store.OSImage
-	if err := c.st.GetByName(ctx, store.OSImages, "compute", &img); err != nil {
-		c.t.Fatal(err)
-	}
 	set := map[string]any{"kernfile": "compute-vmlinuz-5.10.0-9-amd64", "initrdfile": "compute-initramfs-5.10.0-9-amd64",
 		"torrent": "", "tarball": ""}
 	if packed {
 		set["torrent"], set["tarball"] = imageID, imageID
 	}
-	if err := c.st.Set(ctx, store.OSImages, img.ID, set); err != nil {
-		c.t.Fatal(err)
-	}
+	c.db.Set(luna.OSImages, "compute", set)
 }
 
 // storedStatus is node001's status as lweb stored it.
 func (c *cluster) storedStatus() string {
 	c.t.Helper()
-	var nd store.Node
-	if err := c.st.GetByName(context.Background(), store.Nodes, "node001", &nd); err != nil {
-		c.t.Fatal(err)
+	s := c.db.Status("node001")
+	if s == "" {
+		c.t.Fatal("node001 has no stored status")
 	}
-	var ns store.NodeState
-	if err := c.st.GetByID(context.Background(), store.States, nd.ID, &ns); err != nil {
-		c.t.Fatalf("node001 has no stored status: %v", err)
-	}
-	return ns.Step
+	return s
 }
 
 func (c *cluster) get(url string) string {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/clustervision/luna-go/internal/cli"
-	"github.com/clustervision/luna-go/internal/store"
+	"github.com/clustervision/luna-go/internal/luna"
 )
 
 // lunaRun runs a luna command and returns its exit code, stdout and stderr.
@@ -84,17 +84,10 @@ func TestInstallScriptQuotesValues(t *testing.T) {
 			t.Errorf("bmcsetup change --password %q: exit %d, stderr %q; want one line ERROR: Invalid BMC password", bad, code, errOut)
 		}
 	}
-	ctx := context.Background()
-	var b store.BMCSetup
-	if err := c.st.GetByName(ctx, store.BMCSetups, "base", &b); err != nil {
-		t.Fatal(err)
+	if user, pass := c.db.BMCSetup("base"); pass != bmcPass || user != bmcUser {
+		t.Fatalf("stored bmcsetup user %q password %q after the refused changes, want %q %q", user, pass, bmcUser, bmcPass)
 	}
-	if b.Password != bmcPass || b.User != bmcUser {
-		t.Fatalf("stored bmcsetup user %q password %q after the refused changes, want %q %q", b.User, b.Password, bmcUser, bmcPass)
-	}
-	if err := c.st.Set(ctx, store.BMCSetups, b.ID, map[string]any{"password": bmcPass12}); err != nil {
-		t.Fatal(err)
-	}
+	c.db.Set(luna.BMCSetups, "base", map[string]any{"password": bmcPass12})
 
 	script := c.installScript()
 	code, shown, errOut := c.lunaRun("", "node", "show", "node001", "--script", "install")

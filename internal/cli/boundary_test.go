@@ -10,8 +10,8 @@ import (
 // through package luna, where the rules live: no package of the module
 // other than luna (and the store's own test helpers and the swarm bench)
 // imports internal/store in its non-test files, and no file of
-// internal/cli does, its tests included (they read stored state through
-// internal/testutil/stored). `go list -deps` of a package lists
+// internal/cli or initrd does, their tests included (they read stored
+// state through internal/testutil/stored). `go list -deps` of a package lists
 // internal/store only because luna imports it.
 func TestNoStoreImport(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../../...").CombinedOutput()
@@ -38,18 +38,26 @@ func TestNoStoreImport(t *testing.T) {
 		t.Fatalf("go list named only %d packages:\n%s", seen, out)
 	}
 
-	// The CLI's own tests.
-	out, err = exec.Command("go", "list", "-f", `{{join .TestImports " "}} {{join .XTestImports " "}}`, ".").CombinedOutput()
+	// The tests of the CLI and of the node side (initrd) read stored
+	// state through internal/testutil/stored too.
+	out, err = exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}`,
+		".", "../../initrd").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	imps := strings.Fields(string(out))
-	if len(imps) < 5 {
-		t.Fatalf("go list named only %d imports of internal/cli's tests: %q", len(imps), out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("go list named %d packages, want 2:\n%s", len(lines), out)
 	}
-	for _, imp := range imps {
-		if strings.HasSuffix(imp, "/internal/store") {
-			t.Errorf("a test file of internal/cli imports %s; read stored state through internal/testutil/stored", imp)
+	for _, line := range lines {
+		imps := strings.Fields(line)
+		if len(imps) < 5 {
+			t.Fatalf("go list named only %d imports of the tests of %s", len(imps)-1, imps[0])
+		}
+		for _, imp := range imps[1:] {
+			if strings.HasSuffix(imp, "/internal/store") {
+				t.Errorf("a test file of %s imports %s; read stored state through internal/testutil/stored", imps[0], imp)
+			}
 		}
 	}
 }

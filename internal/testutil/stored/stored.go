@@ -385,6 +385,31 @@ func addressText(t testing.TB, n *store.Network, key string) string {
 	return ipam.FormatAddr(ip)
 }
 
+// Status is the last step node name reported (as lweb stored it), "" when
+// it reported none.
+func (d *DB) Status(name string) string {
+	d.t.Helper()
+	ctx := context.Background()
+	var nd store.Node
+	d.fatal(d.st.GetByName(ctx, store.Nodes, name, &nd))
+	var ns store.NodeState
+	if err := d.st.GetByID(ctx, store.States, nd.ID, &ns); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ""
+		}
+		d.t.Fatal(err)
+	}
+	return ns.Step
+}
+
+// BMCSetup reads the user and password of bmcsetup name.
+func (d *DB) BMCSetup(name string) (user, password string) {
+	d.t.Helper()
+	var b store.BMCSetup
+	d.fatal(d.st.GetByName(context.Background(), store.BMCSetups, name, &b))
+	return b.User, b.Password
+}
+
 // ChangeMarker is the change marker's value ("" before the first change).
 func (d *DB) ChangeMarker() string {
 	d.t.Helper()
