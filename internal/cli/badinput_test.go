@@ -105,6 +105,11 @@ func TestBadInput(t *testing.T) {
 	add(255, "Invalid IP '010.31.253.22' for --ip: not an IPv4 or IPv6 address", "switch", "change", "switch01", "-i", "010.31.253.22")
 	add(255, "Invalid IP '10.31.1' for --release: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--release", "10.31.1")
 	add(255, "Invalid IP '10.30.0' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "10.30.0")
+	for _, ip := range []string{"10.31.0", "10.31.0.0/16", "300.31.0.0", "x"} {
+		add(255, "Invalid network '"+ip+"' for --network: not an IPv4 or IPv6 address", "network", "change", "ipmi", "--network", ip)
+		add(255, "Invalid network '"+ip+"' for --network: not an IPv4 or IPv6 address", "network", "change", "ipmi", "-N", ip)
+	}
+	add(255, "Invalid network 'fd00::' for --network: not of the family of ipmi", "network", "change", "ipmi", "--network", "fd00::")
 	add(255, "Invalid IP '10.30.0.300' for --frontend_address: not an IPv4 or IPv6 address", "cluster", "change", "--frontend_address", "10.30.0.300")
 	add(255, "Invalid IP 'x' for --cluster_ips: not an IPv4 or IPv6 address", "cluster", "change", "--cluster_ips", "10.30.255.254,x")
 	add(255, "Invalid IP '10.31.0' for --ns_ip: not an IPv4 or IPv6 address", "network", "add", "-n", "n1", "-N", "10.50.0.0", "-P", "16", "--ns_ip", "10.31.0")
