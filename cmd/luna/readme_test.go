@@ -89,7 +89,7 @@ func runInThrowawayRoot(t *testing.T, script, checks string, isolated bool) stri
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root (a mount namespace, an overlay of /, chroot, pack): sudo go test ./cmd/luna -run TestReadme")
 	}
-	for _, p := range [][2]string{{"unshare", "util-linux"}, {"setpriv", "util-linux"}, {"chroot", "coreutils"}, {"dracut", "dracut-core"}, {"curl", "curl"},
+	for _, p := range [][2]string{{"unshare", "util-linux"}, {"setpriv", "util-linux"}, {"ip", "iproute2"}, {"pgrep", "procps"}, {"chroot", "coreutils"}, {"dracut", "dracut-core"}, {"curl", "curl"},
 		{"cpio", "cpio"}, {"dhcpd", "isc-dhcp-server"}, {"named-checkzone", "bind9-utils"}, {"make", "make"}, {"go", "Go 1.26"}} {
 		if _, err := exec.LookPath(p[0]); err != nil {
 			t.Fatalf("%s is needed: apt-get install %s (or make deps)", p[0], p[1])
