@@ -4,12 +4,14 @@ GO       ?= go
 BINARIES := luna lunadb lweb lpower lchroot ltorrent ltorrent-client
 export CGO_ENABLED ?= 0
 # `PROG --version` prints these; a build without them (go build, go install)
-# falls back to the module version and VCS stamp Go records.
+# falls back to the module version and VCS stamp Go records. A release
+# tarball (make dist) carries them in version.mk, as it has no .git.
+-include version.mk
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/clustervision/luna-go/internal/version.Version=$(VERSION) -X github.com/clustervision/luna-go/internal/version.Commit=$(COMMIT)
 
-.PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd install
+.PHONY: all build deps test fuzz lint demo bench bench-lweb bench-swarm clean install-initrd install dist
 
 all: build
 
@@ -91,26 +93,32 @@ man:
 		$(GO) run ./internal/manpage/genman -version $(VERSION) $(BUILDDIR)/man
 
 # The server install: binaries into $(SBINDIR), the systemd units (their
-# ExecStart rewritten to $(SBINDIR)), a sample $(SYSCONFDIR)/luna.conf
-# (mode 0600, never overwritten), the man pages into $(MANDIR) and luna's
-# bash and zsh completion. Staged installs: make install DESTDIR=/tmp/x.
+# ExecStart rewritten to $(SBINDIR)), the sysusers.d file of the luna user,
+# the firewalld services, a sample $(SYSCONFDIR)/luna.conf (mode 0600, never
+# overwritten), the man pages into $(MANDIR) and luna's bash and zsh
+# completion. Staged installs: make install DESTDIR=/tmp/x.
 # The dracut module and ltorrent-client go into images: make install-initrd.
-PREFIX      ?= /usr/local
-SBINDIR     ?= $(PREFIX)/sbin
-SYSCONFDIR  ?= /etc
-UNITDIR     ?= $(PREFIX)/lib/systemd/system
-MANDIR      ?= $(PREFIX)/share/man/man8
-BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
-SERVERBINS  := luna lunadb lweb lpower lchroot ltorrent
+PREFIX       ?= /usr/local
+SBINDIR      ?= $(PREFIX)/sbin
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+FIREWALLDDIR ?= $(PREFIX)/lib/firewalld/services
+MANDIR       ?= $(PREFIX)/share/man/man8
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/site-functions
+SERVERBINS   := luna lunadb lweb lpower lchroot ltorrent
 install: build man
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(FIREWALLDDIR)
 	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 $(BUILDDIR)/man/*.8 $(DESTDIR)$(MANDIR)/
 	bin/luna completion bash > $(DESTDIR)$(BASHCOMPDIR)/luna
 	bin/luna completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_luna
 	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/luna $(DESTDIR)$(ZSHCOMPDIR)/_luna
 	install -m 0755 $(addprefix bin/,$(SERVERBINS)) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 contrib/systemd/luna-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/luna.conf
+	install -m 0644 contrib/firewalld/*.xml $(DESTDIR)$(FIREWALLDDIR)/
 	for u in contrib/systemd/*.service; do \
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
@@ -124,11 +132,36 @@ install: build man
 MODULEDIR := $(DESTDIR)/usr/lib/dracut/modules.d/95luna
 install-initrd:
 	@mkdir -p bin
-	$(GO) build -o bin/ltorrent-client ./cmd/ltorrent-client
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ltorrent-client ./cmd/ltorrent-client
 	install -d $(MODULEDIR) $(DESTDIR)/usr/lib/luna
 	install -m 0755 initrd/*.sh $(MODULEDIR)/
 	install -m 0644 initrd/sshd_config initrd/bashrc $(MODULEDIR)/
 	install -m 0755 bin/ltorrent-client $(DESTDIR)/usr/lib/luna/ltorrent-client
+
+# The release tarball dist/luna-$(DISTVERSION).tar.gz (docs/packaging.md):
+# the tracked files as they are in the work tree (uncommitted edits
+# included, untracked files not), version.mk, the Go modules vendored into
+# the staging copy (never into this tree), and contrib/rpm/luna.spec with
+# its version set, so `rpmbuild -ta` builds it offline. Luna runs on Linux
+# only: vendored files that name another GOOS (foo_darwin_arm64.go) are
+# left out, 110 of the 280 MB (modernc.org/sqlite). DISTVERSION is
+# VERSION as RPM accepts it: no leading v, '-' replaced by '.'.
+DISTVERSION := $(subst -,.,$(patsubst v%,%,$(VERSION)))
+DISTNAME    := luna-$(DISTVERSION)
+DISTDIR     ?= dist
+dist:
+	@command -v git >/dev/null || { echo "dist: git is needed"; exit 1; }
+	rm -rf $(DISTDIR)/$(DISTNAME) $(DISTDIR)/$(DISTNAME).tar.gz
+	mkdir -p $(DISTDIR)
+	rev=$$(git stash create) && git archive --format=tar --prefix=$(DISTNAME)/ $${rev:-HEAD} | tar -x -C $(DISTDIR)
+	printf 'VERSION := %s\nCOMMIT := %s\n' '$(VERSION)' '$(COMMIT)' > $(DISTDIR)/$(DISTNAME)/version.mk
+	sed -i 's/^%{!?luna_version:.*/%global luna_version $(DISTVERSION)/' $(DISTDIR)/$(DISTNAME)/contrib/rpm/luna.spec
+	cd $(DISTDIR)/$(DISTNAME) && GOFLAGS=-mod=mod $(GO) mod vendor
+	find $(DISTDIR)/$(DISTNAME)/vendor -type f -regextype posix-extended -regex \
+		'.*_(aix|android|darwin|dragonfly|freebsd|illumos|ios|js|netbsd|openbsd|plan9|solaris|wasip1|windows|zos)(_[a-z0-9]+)?\.(go|s)$$' -delete
+	tar -C $(DISTDIR) -czf $(DISTDIR)/$(DISTNAME).tar.gz $(DISTNAME)
+	rm -rf $(DISTDIR)/$(DISTNAME)
+	@echo "dist: $(DISTDIR)/$(DISTNAME).tar.gz"
 
 # The makedhcp/makedns benchmark (docs/BENCHMARKS.md): 10,000 nodes with
 # MACs on a lunadb of its own, both verbs against a raw driver read; needs
@@ -174,4 +207,4 @@ e2e-vm: build
 	./scripts/e2e-vm.sh
 
 clean:
-	rm -rf bin $(BUILDDIR)
+	rm -rf bin dist $(BUILDDIR)

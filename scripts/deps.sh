@@ -16,6 +16,7 @@ apt_packages=(ca-certificates git make curl
 	isc-dhcp-server kea-dhcp4-server busybox # dhcpd -t, kea-dhcp4 -t and a real DHCP exchange (udhcpc) for makedhcp
 	isc-dhcp-client # dhclient for the initrd installer's DHCP boot test
 	debootstrap # the Debian image of make e2e-vm
+	rpm cpio selinux-policy-dev # rpmbuild of luna.spec, its payload, the luna-selinux policy module
 	bind9 bind9-utils bind9-dnsutils) # named, named-checkconf, named-checkzone and dig for makedns
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -1,15 +1,21 @@
 // Package systemd_test checks `make install`: what it puts where (binaries,
-// units, man pages, completion scripts), that the sample /etc/luna.conf is
-// 0600 and never overwritten, and that systemd-analyze verify accepts the
-// installed units.
+// units, man pages, completion scripts, sysusers.d, firewalld services),
+// that the sample /etc/luna.conf is 0600 and never overwritten, that
+// systemd-analyze verify accepts the installed units and rates their
+// hardening, and that the firewalld services open the ports the daemons
+// use by default.
 package systemd_test
 
 import (
+	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clustervision/luna-go/internal/luna"
 )
 
 func run(t *testing.T, name string, args ...string) string {
@@ -58,6 +64,53 @@ func TestMakeInstall(t *testing.T) {
 		}
 	}
 	run(t, "systemd-analyze", append([]string{"verify"}, units...)...)
+	// Exposure 0-100 (shown as 0.0-10.0): each unit runs as luna with the
+	// hardening options on; 25 leaves room for lweb's one capability.
+	for _, u := range units {
+		run(t, "systemd-analyze", "security", "--offline=yes", "--threshold=25", u)
+		b, _ := os.ReadFile(u)
+		for _, w := range []string{"User=luna\n", "NoNewPrivileges=yes\n", "ProtectSystem=", "PrivateDevices=yes\n", "CapabilityBoundingSet="} {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s has no %s", u, w)
+			}
+		}
+		if !strings.Contains(string(b), "Type=notify\n") && !strings.Contains(string(b), "Type=exec\n") {
+			t.Errorf("%s: want Type=notify or Type=exec", u)
+		}
+	}
+
+	if b, err := os.ReadFile(filepath.Join(prefix, "lib/sysusers.d/luna.conf")); err != nil || !strings.Contains(string(b), "\nu luna - ") {
+		t.Fatalf("sysusers.d/luna.conf: %q %v", b, err)
+	}
+	// The firewalld services open what the daemons listen on by default:
+	// lweb on frontend_port and TFTP 69/udp, ltorrent's port range.
+	c := luna.DefaultCluster()
+	for name, want := range map[string][]string{
+		"luna-lweb.xml":     {fmt.Sprintf("tcp/%d", c.FrontendPort), "udp/69"},
+		"luna-ltorrent.xml": {fmt.Sprintf("tcp/%d-%d", c.TorrentListenPortMin, c.TorrentListenPortMax)},
+	} {
+		b, err := os.ReadFile(filepath.Join(prefix, "lib/firewalld/services", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var svc struct {
+			Short string `xml:"short"`
+			Ports []struct {
+				Protocol string `xml:"protocol,attr"`
+				Port     string `xml:"port,attr"`
+			} `xml:"port"`
+		}
+		if err := xml.Unmarshal(b, &svc); err != nil || svc.Short == "" {
+			t.Fatalf("%s: %v %+v", name, err, svc)
+		}
+		var got []string
+		for _, p := range svc.Ports {
+			got = append(got, p.Protocol+"/"+p.Port)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s opens %v, want %v", name, got, want)
+		}
+	}
 
 	// Man pages (make man) and luna's completion scripts.
 	for _, page := range []string{"luna", "luna-node-change", "lweb", "ltorrent", "lpower", "lchroot", "lunadb"} {
