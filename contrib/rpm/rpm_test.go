@@ -44,7 +44,7 @@ func files(t *testing.T, rpm string) map[string]file {
 	out := run(t, ".", nil, "rpm", "-qp", "--qf",
 		`[%{FILENAMES}\t%{FILEMODES:perms}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\n]`, rpm)
 	m := map[string]file{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		f := strings.Split(l, "\t")
 		if len(f) != 5 {
 			t.Fatalf("rpm -qp line %q", l)
