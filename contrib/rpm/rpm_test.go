@@ -129,6 +129,12 @@ func TestRPMBuild(t *testing.T) {
 		"/usr/sbin/lweb":                                {"-rwxr-xr-x", "root", "root", ""},
 		"/usr/sbin/lpower":                              {"-rwxr-xr-x", "root", "root", ""},
 		"/usr/sbin/ltorrent":                            {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/lchroot":                             {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/share/man/man8/luna.8.gz":                 {"-rw-r--r--", "root", "root", "d"},
+		"/usr/share/man/man8/lweb.8.gz":                 {"-rw-r--r--", "root", "root", "d"},
+		"/usr/share/man/man8/luna-node-change.8.gz":     {"-rw-r--r--", "root", "root", "d"},
+		"/usr/share/bash-completion/completions/luna":   {"-rw-r--r--", "root", "root", ""},
+		"/usr/share/zsh/site-functions/_luna":           {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/systemd/system/lweb.service":          {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/systemd/system/ltorrent.service":      {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/systemd/system/lunadb.service":        {"-rw-r--r--", "root", "root", ""},
@@ -224,7 +230,7 @@ func TestRPMBuild(t *testing.T) {
 	if wantVersion == nil {
 		t.Fatalf("version.mk: %q", vm)
 	}
-	for _, b := range []string{"luna", "lunadb", "lweb", "lpower", "ltorrent"} {
+	for _, b := range []string{"luna", "lunadb", "lweb", "lpower", "lchroot", "ltorrent"} {
 		out := run(t, x, nil, filepath.Join(x, "usr/sbin", b), "--version")
 		if !strings.Contains(out, wantVersion[1]) {
 			t.Errorf("%s --version: %q, want version %s", b, out, wantVersion[1])
