@@ -124,15 +124,12 @@ func TestRPMBuild(t *testing.T) {
 
 	luna := files(t, pkgs["luna"])
 	want := map[string]file{
-		"/usr/sbin/luna":                                {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/sbin/lunadb":                              {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/sbin/lweb":                                {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/sbin/lpower":                              {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/sbin/ltorrent":                            {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/sbin/lchroot":                             {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/share/man/man8/luna.8.gz":                 {"-rw-r--r--", "root", "root", "d"},
-		"/usr/share/man/man8/lweb.8.gz":                 {"-rw-r--r--", "root", "root", "d"},
-		"/usr/share/man/man8/luna-node-change.8.gz":     {"-rw-r--r--", "root", "root", "d"},
+		"/usr/sbin/luna":     {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/lunadb":   {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/lweb":     {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/lpower":   {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/ltorrent": {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/sbin/lchroot":  {"-rwxr-xr-x", "root", "root", ""},
 		"/usr/share/bash-completion/completions/luna":   {"-rw-r--r--", "root", "root", ""},
 		"/usr/share/zsh/site-functions/_luna":           {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/systemd/system/lweb.service":          {"-rw-r--r--", "root", "root", ""},
@@ -141,15 +138,15 @@ func TestRPMBuild(t *testing.T) {
 		"/usr/lib/sysusers.d/luna.conf":                 {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/firewalld/services/luna-lweb.xml":     {"-rw-r--r--", "root", "root", ""},
 		"/usr/lib/firewalld/services/luna-ltorrent.xml": {"-rw-r--r--", "root", "root", ""},
-		"/etc/luna.conf":                                {"-rw-------", "luna", "luna", "cn"},
-		"/opt/luna":                                     {"drwxr-xr-x", "luna", "luna", ""},
-		"/opt/luna/boot":                                {"drwxr-xr-x", "luna", "luna", ""},
-		"/opt/luna/torrents":                            {"drwxr-xr-x", "luna", "luna", ""},
-		"/var/log/luna":                                 {"drwxr-x---", "luna", "luna", ""},
-		"/tftpboot":                                     {"drwxr-xr-x", "root", "root", ""},
-		"/usr/share/luna/ansible/library/luna_node.py":  {"-rw-r--r--", "root", "root", ""},
-		"/usr/share/luna/nginx/luna.conf":               {"-rw-r--r--", "root", "root", ""},
-		"/usr/share/doc/luna/docs/packaging.md":         {"-rw-r--r--", "root", "root", "d"},
+		"/etc/luna.conf":     {"-rw-------", "luna", "luna", "cn"},
+		"/opt/luna":          {"drwxr-xr-x", "luna", "luna", ""},
+		"/opt/luna/boot":     {"drwxr-xr-x", "luna", "luna", ""},
+		"/opt/luna/torrents": {"drwxr-xr-x", "luna", "luna", ""},
+		"/var/log/luna":      {"drwxr-x---", "luna", "luna", ""},
+		"/tftpboot":          {"drwxr-xr-x", "root", "root", ""},
+		"/usr/share/luna/ansible/library/luna_node.py": {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/share/luna/nginx/luna.conf":              {"-rw-r--r--", "root", "root", ""},
+		"/usr/share/doc/luna/docs/packaging.md":        {"-rw-r--r--", "root", "root", "d"},
 	}
 	for path, w := range want {
 		got, ok := luna[path]
@@ -159,8 +156,19 @@ func TestRPMBuild(t *testing.T) {
 			t.Errorf("luna: %s is %+v, want %+v", path, got, w)
 		}
 	}
+	// Man pages: compressed or not, as the rpm's brp-compress does.
+	for _, page := range []string{"luna", "lweb", "ltorrent", "lpower", "lchroot", "lunadb", "luna-node-change"} {
+		p := "/usr/share/man/man8/" + page + ".8"
+		got, ok := luna[p]
+		if !ok {
+			got, ok = luna[p+".gz"]
+		}
+		if !ok || got.mode != "-rw-r--r--" || got.flags != "d" {
+			t.Errorf("luna: man page %s: %+v (present %v)", p, got, ok)
+		}
+	}
 	for path := range luna {
-		if strings.Contains(path, "ltorrent-client") || strings.Contains(path, "dracut") || strings.HasSuffix(path, ".pp") {
+		if strings.HasSuffix(path, "/ltorrent-client") || strings.Contains(path, "/dracut/") || strings.HasSuffix(path, ".pp") {
 			t.Errorf("luna holds %s, which belongs to luna-client or luna-selinux", path)
 		}
 	}
