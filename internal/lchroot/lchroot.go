@@ -163,11 +163,9 @@ func lookup(ctx context.Context, name string, getenv func(string) string) (luna.
 	if err != nil {
 		return luna.ChrootImage{}, failf(exitFailed, "read the configuration: %v", err)
 	}
-	connect := 5 * time.Second
-	if v := getenv("LUNA_CONNECT_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			connect = d
-		}
+	connect, err := config.ConnectTimeout(getenv, 5*time.Second)
+	if err != nil {
+		return luna.ChrootImage{}, failf(exitFailed, "%v", err)
 	}
 	svc, err := luna.Open(ctx, cfg, connect)
 	if err != nil {

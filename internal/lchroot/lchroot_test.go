@@ -299,9 +299,17 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("lchroot %v: exit %d, stdout %q, stderr %q; want exit %d, %q", c.args, code, out, errOut, c.code, c.msg)
 		}
 	}
+	// A malformed LUNA_CONNECT_TIMEOUT is named, not ignored.
+	cmd, out, errb := img.command("compute", "true")
+	cmd.Env = append(cmd.Env, "LUNA_CONNECT_TIMEOUT=soon")
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || out.String() != "" ||
+		!strings.HasSuffix(errb.String(), "lchroot: LUNA_CONNECT_TIMEOUT=\"soon\" is not a positive duration such as 5s or 1m30s\n") {
+		t.Errorf("LUNA_CONNECT_TIMEOUT=soon: exit %d, stdout %q, stderr %q", code, out, errb)
+	}
 	// Not root: one line, before the database is asked.
 	exe := copyExe(t)
-	cmd, out, errb := img.command("compute", "true")
+	cmd, out, errb = img.command("compute", "true")
 	cmd.Path, cmd.Args[0] = exe, exe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	if err := cmd.Run(); err != nil {

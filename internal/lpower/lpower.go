@@ -175,11 +175,9 @@ func run(ctx context.Context, o Options, hosts string, a power.Action, stdout, s
 	if err != nil {
 		return false, fmt.Errorf("read the configuration: %w", err)
 	}
-	connect := 5 * time.Second
-	if v := getenv("LUNA_CONNECT_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			connect = d
-		}
+	connect, err := config.ConnectTimeout(getenv, 5*time.Second)
+	if err != nil {
+		return false, err
 	}
 	svc, err := luna.Open(ctx, cfg, connect)
 	if err != nil {

@@ -274,9 +274,14 @@ func TestCommandLine(t *testing.T) {
 	c.expect("node001: error: unreachable: "+c.boot+"1: port "+strconv.Itoa(c.port)+"/udp closed (ICMP port unreachable)\n", 1,
 		"--interface", "BOOTIF", "node001", "status")
 
+	c.env["LUNA_CONNECT_TIMEOUT"] = "soon"
+	out, errb, code := c.lpower("node001", "on")
+	if code != 1 || out != "" || errb != "lpower: error: LUNA_CONNECT_TIMEOUT=\"soon\" is not a positive duration such as 5s or 1m30s\n" {
+		t.Errorf("LUNA_CONNECT_TIMEOUT=soon: exit %d, stdout %q, stderr %q", code, out, errb)
+	}
 	c.env["LUNA_MONGO_URI"] = "mongodb://127.0.0.1:1/"
 	c.env["LUNA_CONNECT_TIMEOUT"] = "500ms"
-	out, errb, code := c.lpower("node001", "on")
+	out, errb, code = c.lpower("node001", "on")
 	if code != 1 || out != "" || !strings.HasPrefix(errb, "lpower: error: ") || strings.Count(errb, "\n") != 1 {
 		t.Errorf("no database: exit %d, stdout %q, stderr %q", code, out, errb)
 	}
