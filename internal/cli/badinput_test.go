@@ -257,10 +257,10 @@ func TestBadInput(t *testing.T) {
 	add(255, "Value 'userid' should be in the range [1..63]", "bmcsetup", "change", "base", "-I", "0")
 	add(255, "Value 'netchannel' should be in the range [0..15]", "bmcsetup", "change", "base", "-I", "5", "-N", "16")
 	add(255, "Invalid BMC user 'a b'", "bmcsetup", "add", "-n", "b2", "-u", "a b")
-	add(255, "Invalid BMC password", "bmcsetup", "add", "-n", "b2", "-p", "pa'ss")
+	add(255, "Invalid BMC password 'pa\\nss': no control characters", "bmcsetup", "add", "-n", "b2", "-p", "pa\nss")
 	add(255, "Invalid BMC user", "bmcsetup", "change", "base", "-u", `x"y`)
-	add(255, "Invalid BMC password", "bmcsetup", "change", "base", "-u", "good", "-p", "a$b")
-	add(255, "Invalid BMC password", "bmcsetup", "change", "base", "-p", `a\b`)
+	add(255, "Invalid BMC password 'a\\x07b'", "bmcsetup", "change", "base", "-u", "good", "-p", "a\x07b")
+	add(255, "Invalid BMC password 'a\\tb'", "bmcsetup", "change", "base", "-p", "a\tb")
 	add(255, "BMC user must not be empty", "bmcsetup", "change", "base", "-u", "")
 	add(2, "invalid argument", "bmcsetup", "change", "base", "-I", "x")
 

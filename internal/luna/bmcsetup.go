@@ -25,7 +25,7 @@ func (o BMCSetupOpts) fields() (map[string]any, error) {
 		set["user"] = *o.User
 	}
 	if o.Password != nil {
-		if err := ValidateWord("BMC password", *o.Password); err != nil {
+		if err := ValidateSecret("BMC password", *o.Password); err != nil {
 			return nil, err
 		}
 		set["password"] = *o.Password

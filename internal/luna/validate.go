@@ -84,6 +84,23 @@ func ValidateWord(what, v string) error {
 	return nil
 }
 
+// ValidateSecret checks a BMC password. It reaches a node only inside the
+// install script, single-quoted there (render's shq), and lpower hands it to
+// IPMI directly, so any printable text is safe, as Luna 1.2 took it: spaces,
+// quotes, '$' and backslashes included. Control characters (tabs, newlines)
+// are refused, since no one types them at a BMC.
+func ValidateSecret(what, v string) error {
+	if v == "" {
+		return Invalidf("%s must not be empty", what)
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return Invalidf("Invalid %s %s: no control characters such as tabs or newlines", what, quote(v))
+		}
+	}
+	return nil
+}
+
 // quote prints a user value inside single quotes with control characters escaped,
 // so an error message stays on one line whatever was typed.
 func quote(s string) string {
