@@ -16,14 +16,21 @@ import (
 	"github.com/clustervision/luna-go/internal/store"
 )
 
-// Two masters of an HA cluster in the test: this one in namespace sy-a,
-// the other one in sy-b, joined by a veth pair.
+// Two masters of an HA cluster in the test: this one in namespace sy<pid>-a,
+// the other one in sy<pid>-b, joined by a veth pair.
 const (
 	syncLocalIP  = "198.51.100.65"
 	syncRemoteIP = "198.51.100.66"
 )
 
-// syncNamespaces makes namespaces sy-a and sy-b joined by a veth pair,
+// The namespaces carry this process's id, so two runs of the package at
+// once (two checkouts) do not delete each other's.
+var (
+	syncNSA = fmt.Sprintf("sy%d-a", os.Getpid())
+	syncNSB = fmt.Sprintf("sy%d-b", os.Getpid())
+)
+
+// syncNamespaces makes namespaces syncNSA and syncNSB joined by a veth pair,
 // with syncLocalIP and syncRemoteIP on a /26.
 func syncNamespaces(t *testing.T) {
 	t.Helper()
@@ -31,22 +38,22 @@ func syncNamespaces(t *testing.T) {
 		t.Fatal("ip is needed: run `make deps` (iproute2)")
 	}
 	del := func() {
-		for _, ns := range []string{"sy-a", "sy-b"} {
+		for _, ns := range []string{syncNSA, syncNSB} {
 			_ = exec.Command("ip", "netns", "del", ns).Run()
 		}
 	}
 	del()
 	t.Cleanup(del)
 	for _, c := range [][]string{
-		{"ip", "netns", "add", "sy-a"},
-		{"ip", "netns", "add", "sy-b"},
-		{"ip", "-n", "sy-a", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", "sy-b"},
-		{"ip", "-n", "sy-a", "addr", "add", syncLocalIP + "/26", "dev", "eth0"},
-		{"ip", "-n", "sy-b", "addr", "add", syncRemoteIP + "/26", "dev", "eth0"},
-		{"ip", "-n", "sy-a", "link", "set", "eth0", "up"},
-		{"ip", "-n", "sy-b", "link", "set", "eth0", "up"},
-		{"ip", "-n", "sy-a", "link", "set", "lo", "up"},
-		{"ip", "-n", "sy-b", "link", "set", "lo", "up"},
+		{"ip", "netns", "add", syncNSA},
+		{"ip", "netns", "add", syncNSB},
+		{"ip", "-n", syncNSA, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", syncNSB},
+		{"ip", "-n", syncNSA, "addr", "add", syncLocalIP + "/26", "dev", "eth0"},
+		{"ip", "-n", syncNSB, "addr", "add", syncRemoteIP + "/26", "dev", "eth0"},
+		{"ip", "-n", syncNSA, "link", "set", "eth0", "up"},
+		{"ip", "-n", syncNSB, "link", "set", "eth0", "up"},
+		{"ip", "-n", syncNSA, "link", "set", "lo", "up"},
+		{"ip", "-n", syncNSB, "link", "set", "lo", "up"},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", strings.Join(c, " "), err, out)
@@ -70,7 +77,7 @@ func syncSetup(t *testing.T) (s *Service, clusterPath, remoteRoot string) {
 	}
 	s, _ = newTestService(t)
 	syncNamespaces(t)
-	remoteRoot, ssh := liveNodeAt(t, "sy-b", syncRemoteIP, "sy-a")
+	remoteRoot, ssh := liveNodeAt(t, syncNSB, syncRemoteIP, syncNSA)
 	s.Getenv = func(k string) string {
 		if k == "LUNA_SYNC_SSH" {
 			return ssh
