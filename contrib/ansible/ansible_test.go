@@ -90,14 +90,40 @@ func (e *env) playbook(extra ...string) (recap string, out string) {
 
 func (e *env) run(args ...string) string {
 	e.t.Helper()
+	return e.runIn("", args...)
+}
+
+// runIn runs luna with stdin, what its text options (--comment, ...) read.
+func (e *env) runIn(stdin string, args ...string) string {
+	e.t.Helper()
 	cmd := exec.Command(e.bin, args...)
 	cmd.Env = e.environ
+	cmd.Stdin = strings.NewReader(stdin)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		e.t.Fatalf("luna %s: %v: %s", strings.Join(args, " "), err, b)
 	}
 	return string(b)
 }
+
+// field is one string field of `luna ARGS... -o json`.
+func (e *env) field(key string, args ...string) string {
+	e.t.Helper()
+	var obj map[string]any
+	out := e.run(append(args, "--output", "json")...)
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		e.t.Fatalf("luna %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	s, ok := obj[key].(string)
+	if !ok {
+		e.t.Fatalf("luna %s: no string %q: %s", strings.Join(args, " "), key, out)
+	}
+	return s
+}
+
+// The texts testdata/site.yml gives (its post_script without the trailing
+// newline of the YAML block, which luna drops).
+const postScript = "echo \"it's $HOSTNAME\" >> /sysroot/etc/motd\ntouch '/sysroot/luna done'"
 
 func changed(recap string) string {
 	return regexp.MustCompile(`changed=\d+`).FindString(recap)
@@ -147,21 +173,40 @@ func TestPlaybook(t *testing.T) {
 	if s := e.run("network", "show", "cluster", "-o", "json"); !strings.Contains(s, `"prefix": 16`) && !strings.Contains(s, `"prefix":16`) {
 		t.Errorf("network: %s", s)
 	}
+	// The texts, given to luna on stdin, read back as the playbook gave them.
+	for _, c := range []struct{ got, want string }{
+		{e.field("postscript", "group", "show", "compute"), postScript},
+		{e.field("comment", "group", "show", "compute"), "compute nodes"},
+		{e.field("comment", "cluster", "show"), "test cluster"},
+		{e.field("comment", "network", "show", "cluster"), `the nodes' network, "$NET"`},
+		{e.field("comment", "node", "show", "node02"), "rack A, slot 2"},
+	} {
+		if c.got != c.want {
+			t.Errorf("read back %q, the playbook gave %q", c.got, c.want)
+		}
+	}
 
 	// Changed behind Ansible's back: check mode sees it and leaves it,
 	// the next run puts it back.
 	e.run("node", "change", "node01", "--localboot", "y")
 	e.run("bmcsetup", "change", "base", "-I", "7")
+	e.runIn("echo edited\n", "group", "change", "compute", "--postscript")
 	recap, out = e.playbook("--check", "--diff")
-	if changed(recap) != "changed=2" || !strings.Contains(out, `-    "userid": 7`) {
+	if changed(recap) != "changed=3" || !strings.Contains(out, `-    "userid": 7`) || !strings.Contains(out, `-    "postscript": "echo edited"`) {
 		t.Errorf("check after a change: %s\n%s", recap, out)
 	}
 	if s := e.run("node", "show", "node01", "-o", "json"); !strings.Contains(s, `"localboot": true`) && !strings.Contains(s, `"localboot":true`) {
 		t.Errorf("check mode changed node01: %s", s)
 	}
+	if got := e.field("postscript", "group", "show", "compute"); got != "echo edited" {
+		t.Errorf("check mode changed the post script: %q", got)
+	}
 	recap, out = e.playbook()
-	if changed(recap) != "changed=2" {
+	if changed(recap) != "changed=3" {
 		t.Errorf("run after a change: %s\n%s", recap, out)
+	}
+	if got := e.field("postscript", "group", "show", "compute"); got != postScript {
+		t.Errorf("post script not put back: %q", got)
 	}
 	if s := e.run("bmcsetup", "show", "base", "-o", "json"); !strings.Contains(s, `"userid": 4`) && !strings.Contains(s, `"userid":4`) {
 		t.Errorf("bmcsetup: %s", s)

@@ -10,6 +10,7 @@ options:
   name: {description: name of the bmcsetup, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  comment: {description: the bmcsetup's comment (passed on stdin), type: str}
   user: {type: str}
   password: {type: str, no_log: true}
   userid: {type: int}

@@ -3,7 +3,7 @@
 # `luna cluster init` when there is none (frontend_address needed), then
 # `luna cluster change` for the options that differ.
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.luna import YESNO, Luna, as_cli, same
+from ansible.module_utils.luna import COMMENT, YESNO, Luna, as_cli, same
 
 DOCUMENTATION = r"""
 module: luna_cluster
@@ -20,6 +20,7 @@ options:
   cluster_ips: {type: str}
   named_include_file: {type: str}
   named_zone_dir: {type: str}
+  comment: {description: the cluster's comment (passed on stdin), type: str}
   luna_bin: {type: str, default: luna}
 """
 
@@ -30,7 +31,7 @@ FIELDS = [("frontend_address", str), ("nodeprefix", str), ("nodedigits", int), (
 
 
 def main():
-    spec = dict(luna_bin=dict(type="str", default="luna"))
+    spec = dict(luna_bin=dict(type="str", default="luna"), comment=dict(type="str"))
     for param, typ in FIELDS:
         spec[param] = dict(type="bool" if typ == YESNO else ("int" if typ == int else "str"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -38,6 +39,7 @@ def main():
     luna = Luna(module)
     obj = luna.show("cluster", "general")
     created = False
+    diff = dict(before={}, after={})
     if obj is None:
         if not p.get("frontend_address"):
             module.fail_json(msg="There is no cluster yet: frontend_address is needed to create it")
@@ -56,9 +58,12 @@ def main():
         if obj is not None and same(obj.get(param), p[param], typ):
             continue
         changes += ["--" + param, as_cli(p[param], typ)]
+        diff["before"][param] = obj.get(param) if obj is not None else None
+        diff["after"][param] = p[param]
     if changes:
         luna.change(["cluster", "change"] + changes)
-    module.exit_json(changed=created or bool(changes), commands=luna.commands)
+    text_changed = luna.texts(["cluster", "change"], obj, COMMENT, diff)
+    module.exit_json(changed=created or bool(changes) or text_changed, commands=luna.commands, diff=diff)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ options:
   name: {description: name of the network, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  comment: {description: the network's comment (passed on stdin), type: str}
   network: {description: network address, type: str}
   prefix: {description: prefix length, type: int}
   ns_hostname: {type: str}

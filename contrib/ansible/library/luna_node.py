@@ -10,6 +10,7 @@ options:
   name: {description: name of the node, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  comment: {description: the node's comment (passed on stdin), type: str}
   group: {type: str}
   switch: {type: str}
   port: {type: str}

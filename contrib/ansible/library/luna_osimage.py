@@ -10,6 +10,7 @@ options:
   name: {description: name of the osimage, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  comment: {description: the osimage's comment (passed on stdin), type: str}
   path: {description: root of the image tree, type: str}
   kernver: {type: str}
   kernopts: {type: str}

@@ -10,7 +10,22 @@ def common_args():
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         luna_bin=dict(type="str", default="luna"),
+        comment=dict(type="str"),
     )
+
+
+COMMENT = [("comment", "--comment")]
+
+
+def trim_newlines(text):
+    """The text as luna stores it: without trailing newlines."""
+    while True:
+        if text.endswith("\r\n"):
+            text = text[:-2]
+        elif text.endswith("\n"):
+            text = text[:-1]
+        else:
+            return text
 
 
 class Luna(object):
@@ -19,8 +34,13 @@ class Luna(object):
         self.bin = module.params.get("luna_bin") or "luna"
         self.commands = []
 
-    def run(self, args, fail=True):
-        rc, out, err = self.module.run_command([self.bin] + args)
+    def run(self, args, fail=True, data=None):
+        """Runs luna with argv args (no shell, no expansion of $ or ~);
+        data, when given, is its stdin (what its text options read)."""
+        kw = dict(expand_user_and_vars=False)
+        if data is not None:
+            kw.update(data=data + "\n", binary_data=True)  # never empty: run_command pipes only non-empty data
+        rc, out, err = self.module.run_command([self.bin] + args, **kw)
         if rc != 0 and fail:
             self.module.fail_json(msg="luna %s: %s" % (" ".join(args), (err or out).strip()), rc=rc,
                                   commands=self.commands)
@@ -36,11 +56,31 @@ class Luna(object):
             self.module.fail_json(msg="luna %s: %s" % (" ".join(args), err.strip()), rc=rc)
         return json.loads(out)
 
-    def change(self, args):
-        """Runs a changing command, or only records it in check mode."""
-        self.commands.append(" ".join([self.bin] + args))
+    def change(self, args, data=None):
+        """Runs a changing command, or only records it in check mode; data
+        is its stdin."""
+        self.commands.append(" ".join([self.bin] + args) + (" < (text on stdin)" if data is not None else ""))
         if not self.module.check_mode:
-            self.run(args)
+            self.run(args, data=data)
+
+    def texts(self, prefix, obj, texts, diff):
+        """Sets each text option [(param, flag)] that differs from obj's
+        field named param, one `luna ... FLAG` per text, the text on stdin.
+        Returns whether any did."""
+        changed = False
+        for param, flag in texts:
+            want = self.module.params.get(param)
+            if want is None:
+                continue
+            want = trim_newlines(want)
+            cur = (obj or {}).get(param)
+            if ("" if cur is None else cur) == want:
+                continue
+            self.change(prefix + [flag], data=want)
+            diff["before"][param] = cur
+            diff["after"][param] = want
+            changed = True
+        return changed
 
 
 def as_cli(value, kind):
@@ -60,7 +100,7 @@ def same(current, wanted, kind):
     return ("" if current is None else str(current)) == str(wanted)
 
 
-def ensure(module, kind, add, fields, current_of=None):
+def ensure(module, kind, add, fields, current_of=None, texts=COMMENT):
     """Makes object KIND named by module.params['name'] match the module's
     parameters, idempotently and in check mode.
 
@@ -68,7 +108,9 @@ def ensure(module, kind, add, fields, current_of=None):
     is left out. fields: [(param, json_key, change_flag, type)] compared with
     `show --output json` and set with `luna KIND change NAME FLAG VALUE`
     (type str, int or YESNO). current_of(obj) may rewrite the shown object
-    before the comparison."""
+    before the comparison. texts: [(param, flag)] text options, compared
+    with the field named param and passed to `luna KIND change NAME FLAG`
+    on stdin (comment by default)."""
     p = module.params
     luna = Luna(module)
     name = p["name"]
@@ -109,4 +151,5 @@ def ensure(module, kind, add, fields, current_of=None):
         diff["after"][key] = want
     if changes:
         luna.change([kind, "change", name] + changes)
-    module.exit_json(changed=created or bool(changes), commands=luna.commands, diff=diff)
+    text_changed = luna.texts([kind, "change", name], obj, texts, diff)
+    module.exit_json(changed=created or bool(changes) or text_changed, commands=luna.commands, diff=diff)
