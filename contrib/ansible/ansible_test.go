@@ -148,7 +148,7 @@ func TestPlaybook(t *testing.T) {
 	}
 
 	recap, out = e.playbook()
-	if changed(recap) != "changed=9" || !strings.Contains(recap, "failed=0") {
+	if changed(recap) != "changed=11" || !strings.Contains(recap, "failed=0") {
 		t.Errorf("first run: %s\n%s", recap, out)
 	}
 	recap, out = e.playbook()
@@ -167,7 +167,7 @@ func TestPlaybook(t *testing.T) {
 	for _, n := range nodes {
 		got += n.Name + ":" + n.Group + ":" + n.Switch + ":" + n.Port + ":" + map[bool]string{true: "local", false: "net"}[n.LocalBoot] + " "
 	}
-	if got != "node01:compute:sw01:1:net node02:compute:sw01:2:local node03:compute:sw01:3:net " {
+	if got != "node01:compute:sw01:1:net node02:compute:sw01:2:local node03:compute:sw01:3:net node05:gpu:::net " {
 		t.Errorf("nodes: %s", got)
 	}
 	if s := e.run("network", "show", "cluster", "-o", "json"); !strings.Contains(s, `"prefix": 16`) && !strings.Contains(s, `"prefix":16`) {
@@ -191,8 +191,10 @@ func TestPlaybook(t *testing.T) {
 	e.run("node", "change", "node01", "--localboot", "y")
 	e.run("bmcsetup", "change", "base", "-I", "7")
 	e.runIn("echo edited\n", "group", "change", "compute", "--postscript")
+	e.run("group", "rename", "gpu", "--newname", "gpu-old")
+	e.run("node", "rename", "node05", "--newname", "spare01")
 	recap, out = e.playbook("--check", "--diff")
-	if changed(recap) != "changed=3" || !strings.Contains(out, `-    "userid": 7`) || !strings.Contains(out, `-    "postscript": "echo edited"`) {
+	if changed(recap) != "changed=5" || !strings.Contains(out, `-    "name": "gpu-old"`) || !strings.Contains(out, `-    "name": "spare01"`) || !strings.Contains(out, `-    "userid": 7`) || !strings.Contains(out, `-    "postscript": "echo edited"`) {
 		t.Errorf("check after a change: %s\n%s", recap, out)
 	}
 	if s := e.run("node", "show", "node01", "-o", "json"); !strings.Contains(s, `"localboot": true`) && !strings.Contains(s, `"localboot":true`) {
@@ -201,9 +203,23 @@ func TestPlaybook(t *testing.T) {
 	if got := e.field("postscript", "group", "show", "compute"); got != "echo edited" {
 		t.Errorf("check mode changed the post script: %q", got)
 	}
+	if s := e.run("node", "list", "-o", "json"); !strings.Contains(s, `"spare01"`) || strings.Contains(s, `"node05"`) {
+		t.Errorf("check mode renamed spare01: %s", s)
+	}
 	recap, out = e.playbook()
-	if changed(recap) != "changed=3" {
+	if changed(recap) != "changed=5" {
 		t.Errorf("run after a change: %s\n%s", recap, out)
+	}
+	// Renamed back: node05 of group gpu, no spare01 or gpu-old left.
+	if g := e.field("group", "node", "show", "node05"); g != "gpu" {
+		t.Errorf("node05's group after the renames: %q", g)
+	}
+	for _, args := range [][]string{{"node", "show", "spare01"}, {"group", "show", "gpu-old"}} {
+		cmd := exec.Command(e.bin, args...)
+		cmd.Env = e.environ
+		if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "does not exist") {
+			t.Errorf("luna %s after the run: %v: %s", strings.Join(args, " "), err, b)
+		}
 	}
 	if got := e.field("postscript", "group", "show", "compute"); got != postScript {
 		t.Errorf("post script not put back: %q", got)
@@ -233,5 +249,31 @@ func TestPlaybook(t *testing.T) {
 	}
 	if h := inv.Meta.Hostvars["node02"]; h["ansible_host"] != "10.30.0.2" || h["luna_group"] != "compute" {
 		t.Errorf("node02's variables: %v", h)
+	}
+}
+
+// TestRenameOntoExisting: new_name naming another node fails the task with
+// one line and renames nothing.
+func TestRenameOntoExisting(t *testing.T) {
+	e := setup(t)
+	e.run("cluster", "init", "--frontend_address", "10.30.255.254", "--path", filepath.Join(e.dir, "cluster"), "--user", "root")
+	e.run("network", "add", "-n", "cluster", "-N", "10.30.0.0", "-P", "16")
+	e.run("osimage", "add", "-n", "compute", "--path", filepath.Join(e.dir, "image"))
+	e.run("group", "add", "-n", "compute", "-N", "cluster", "-o", "compute")
+	e.run("node", "add", "-n", "node01", "-g", "compute")
+	e.run("node", "add", "-n", "node02", "-g", "compute")
+	cmd := exec.Command("ansible", "localhost", "-i", "localhost,", "-c", "local", "-m", "luna_node",
+		"-a", "name=node01 new_name=node02 luna_bin="+e.bin)
+	cmd.Env = e.environ
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "Cannot rename node node01 to node02: both exist") {
+		t.Errorf("renaming onto an existing node: %v\n%s", err, b)
+	}
+	var nodes []struct{ Name string }
+	if err := json.Unmarshal([]byte(e.run("node", "list", "-o", "json")), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].Name != "node01" || nodes[1].Name != "node02" {
+		t.Errorf("nodes after the refused rename: %v", nodes)
 	}
 }

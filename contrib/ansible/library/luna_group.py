@@ -10,6 +10,7 @@ options:
   name: {description: name of the group, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  new_name: {description: the group's name afterwards (renamed from name when that exists), type: str}
   comment: {description: the group's comment (passed on stdin), type: str}
   osimage: {type: str}
   network: {description: network of BOOTIF (at creation only), type: str}
@@ -40,8 +41,9 @@ def main():
         spec.setdefault(param, dict(type="str"))
     for param, _flag in TEXTS:
         spec[param] = dict(type="str")
+    spec["new_name"] = dict(type="str")
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    ensure(module, "group", ADD, FIELDS, texts=TEXTS)
+    ensure(module, "group", ADD, FIELDS, rename=True, texts=TEXTS)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ options:
   name: {description: name of the node, required: true, type: str}
   state: {description: present or absent, default: present, type: str}
   luna_bin: {description: the luna command, default: luna, type: str}
+  new_name: {description: the node's name afterwards (renamed from name when that exists), type: str}
   comment: {description: the node's comment (passed on stdin), type: str}
   group: {type: str}
   switch: {type: str}
@@ -38,8 +39,9 @@ def main():
         spec[param] = dict(type="bool" if typ == YESNO else ("int" if typ == int else "str"))
     for param, _flag in ADD:
         spec.setdefault(param, dict(type="str"))
+    spec["new_name"] = dict(type="str")
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    ensure(module, "node", ADD, FIELDS)
+    ensure(module, "node", ADD, FIELDS, rename=True)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def same(current, wanted, kind):
     return ("" if current is None else str(current)) == str(wanted)
 
 
-def ensure(module, kind, add, fields, current_of=None, texts=COMMENT):
+def ensure(module, kind, add, fields, current_of=None, texts=COMMENT, rename=False):
     """Makes object KIND named by module.params['name'] match the module's
     parameters, idempotently and in check mode.
 
@@ -110,14 +110,33 @@ def ensure(module, kind, add, fields, current_of=None, texts=COMMENT):
     (type str, int or YESNO). current_of(obj) may rewrite the shown object
     before the comparison. texts: [(param, flag)] text options, compared
     with the field named param and passed to `luna KIND change NAME FLAG`
-    on stdin (comment by default)."""
+    on stdin (comment by default). rename: the module takes new_name, the
+    object's name afterwards: `luna KIND rename NAME --newname NEW_NAME`
+    when NAME exists, nothing when only NEW_NAME does, and NEW_NAME
+    created when neither does."""
     p = module.params
     luna = Luna(module)
     name = p["name"]
     obj = luna.show(kind, name)
+    diff = dict(before={}, after={})
+    new_name = p.get("new_name") if rename else None
+    if new_name is not None and new_name != name:
+        if p.get("state", "present") == "absent":
+            module.fail_json(msg="new_name goes with state present only")
+        other = luna.show(kind, new_name)
+        if obj is not None and other is not None:
+            module.fail_json(msg="Cannot rename %s %s to %s: both exist" % (kind, name, new_name))
+        if obj is not None:
+            luna.change([kind, "rename", name, "--newname", new_name])
+            diff["before"]["name"], diff["after"]["name"] = name, new_name
+            renamed = True
+        else:
+            obj, renamed = other, False
+        name = new_name
+    else:
+        renamed = False
     if obj is not None and current_of:
         obj = current_of(obj)
-    diff = dict(before={}, after={})
     if p.get("state", "present") == "absent":
         if obj is not None:
             luna.change([kind, "delete", name])
@@ -152,4 +171,4 @@ def ensure(module, kind, add, fields, current_of=None, texts=COMMENT):
     if changes:
         luna.change([kind, "change", name] + changes)
     text_changed = luna.texts([kind, "change", name], obj, texts, diff)
-    module.exit_json(changed=created or bool(changes) or text_changed, commands=luna.commands, diff=diff)
+    module.exit_json(changed=renamed or created or bool(changes) or text_changed, commands=luna.commands, diff=diff)
